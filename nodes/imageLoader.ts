@@ -1,0 +1,65 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { defineNode, imageFromRgba, type ImageBatchValue, type NamedImage } from '../src/engine';
+
+/**
+ * Loads photos from a file, folder or glob (CLI: relative to the graph file, then the working
+ * folder, then the bundled samples; editor: bundled samples or files you drop/pick). Files that
+ * fail to decode or are too large are skipped with a warning; the rest still load.
+ */
+export default defineNode({
+  type: 'image-loader',
+  title: 'Image Loader',
+  category: 'Input',
+  description: 'Loads images from a file, folder or glob (e.g. samples/well-lit/*). Bad or huge files are skipped with a warning.',
+  inputs: {},
+  outputs: { images: { kind: 'ImageBatch', label: 'Images' } },
+  params: z.object({
+    source: z.string().min(1).default('samples/well-lit/*').describe('File, folder or glob; several separated by ";". Editor: a sample set or "upload:…" from dropped files.'),
+    maxCount: z.number().int().min(1).max(10000).default(64).describe('Load at most this many images (sorted by name).'),
+    maxSide: z.number().int().min(0).max(16384).default(0).describe('Downscale so the longest side is at most this (0 keeps the original size).'),
+    maxMegapixels: z.number().min(0.01).max(200).default(50).describe('Skip images larger than this many megapixels.'),
+  }),
+  externalKey: (params, host) => host.fingerprint(params.source),
+  async run({ params, ctx }) {
+    const files = (await ctx.host.listImageFiles(params.source)).slice(0, params.maxCount);
+    if (files.length === 0) {
+      ctx.fail('source', `No images found for "${params.source}".`, 'point it at an existing image file, a folder of images, or a glob such as photos/*.jpg (paths are relative to the graph file).');
+    }
+    const images: NamedImage[] = [];
+    const skipped: string[] = [];
+    for (let i = 0; i < files.length; i++) {
+      ctx.throwIfCancelled();
+      const file = files[i];
+      ctx.progress(i, files.length, { message: file.name });
+      try {
+        const bytes = await file.read();
+        const decoded = await ctx.host.decodeImage(bytes, file.name);
+        const mp = (decoded.width * decoded.height) / 1e6;
+        if (mp > params.maxMegapixels) throw new Error(`${mp.toFixed(1)} MP is above maxMegapixels (${params.maxMegapixels}); raise it or downscale the file`);
+        const full = imageFromRgba(decoded);
+        images.push({ name: file.name, tensor: params.maxSide > 0 ? downscale(full, params.maxSide) : full });
+      } catch (err) {
+        skipped.push(file.name);
+        ctx.log(`skipped ${file.name}: ${(err as Error).message}`);
+      }
+    }
+    ctx.progress(files.length, files.length);
+    if (images.length === 0) {
+      ctx.fail('source', `None of the ${files.length} file(s) for "${params.source}" could be read (${skipped.slice(0, 3).join(', ')}).`, 'use PNG or JPEG files (see the warnings for each file).');
+    }
+    const value: ImageBatchValue = { kind: 'ImageBatch', images };
+    return { images: value };
+  },
+});
+
+function downscale(image: tf.Tensor3D, maxSide: number): tf.Tensor3D {
+  const [h, w] = image.shape;
+  const scale = maxSide / Math.max(h, w);
+  if (scale >= 1) return image;
+  const size: [number, number] = [Math.max(1, Math.round(h * scale)), Math.max(1, Math.round(w * scale))];
+  // Area-like downscale: bilinear with antialiasing via half-pixel centres is close enough for previews and training sets.
+  const out = tf.tidy(() => tf.image.resizeBilinear(image, size, false, true));
+  image.dispose();
+  return out;
+}

@@ -1,0 +1,216 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import * as tf from '@tensorflow/tfjs';
+import {
+  BacklitError,
+  Executor,
+  formatError,
+  loadGraph,
+  type ErrorInfo,
+  type ExecutorEvent,
+  type Graph,
+  type NodeRegistry,
+  type ReportValue,
+} from '../engine';
+import { useBackend, type BackendName } from '../ml/backend';
+import { loadNodeRegistry } from './loadNodes';
+import { NodeHost, REPO_ROOT } from './nodeHost';
+
+const program = new Command();
+program
+  .name('backlit')
+  .description('Run and inspect Backlit Studio graphs headlessly (the same engine as the editor).')
+  .showHelpAfterError('(run with --help for usage)');
+
+program
+  .command('run')
+  .description('Run a graph JSON file; Output nodes write into --out.')
+  .argument('<graph>', 'graph JSON file (see graphs/)')
+  .option('--set <node.param=value>', 'override a param (repeatable); value is JSON or a plain string', collect, [] as string[])
+  .option('--out <dir>', 'output root folder', '')
+  .addOption(new Option('--backend <name>', 'tfjs backend').choices(['wasm', 'cpu']).default('wasm'))
+  .option('--json', 'print a machine-readable summary on stdout')
+  .option('--quiet', 'no progress output')
+  .action(async (graphPath: string, opts: { set: string[]; out: string; backend: BackendName; json?: boolean; quiet?: boolean }) => {
+    const registry = await loadNodeRegistry();
+    const graph = await readGraph(graphPath, registry);
+    applySets(graph, opts.set, registry);
+    const outDir = path.resolve(opts.out || path.join('out', path.basename(graphPath, '.json')));
+    await useBackend(opts.backend, { wasmDir: path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/') });
+    const host = new NodeHost({ baseDirs: [path.dirname(path.resolve(graphPath)), process.cwd()], outDir });
+    const executor = new Executor(registry, host);
+    const abort = new AbortController();
+    process.once('SIGINT', () => {
+      process.stderr.write('\ncancelling…\n');
+      abort.abort();
+    });
+    const progress = opts.quiet ? undefined : new ProgressView(graph);
+    const summary = await executor.run(graph, { signal: abort.signal, onEvent: (e) => progress?.onEvent(e) });
+    progress?.stop();
+    const written: Record<string, ReportValue['rows']> = {};
+    for (const n of graph.nodes) {
+      const files = executor.outputsOf(n.id)?.files as ReportValue | undefined;
+      if (files?.kind === 'Report') written[n.id] = files.rows;
+    }
+    const errors: ErrorInfo[] = [...summary.errors, ...Object.values(summary.nodes).flatMap((r) => (r.error && r.status === 'error' ? [r.error] : []))];
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify({ ok: summary.ok, graph: path.resolve(graphPath), backend: tf.getBackend(), outDir, elapsedMs: Math.round(summary.elapsedMs), nodes: summary.nodes, written, errors }, null, 2)}\n`);
+    } else {
+      for (const [id, rows] of Object.entries(written)) for (const r of rows) process.stdout.write(`${id}: wrote ${r.location}\n`);
+    }
+    for (const e of errors) process.stderr.write(`error: ${formatError(e)}\n`);
+    if (summary.cancelled) process.stderr.write('cancelled.\n');
+    executor.dispose();
+    process.exitCode = summary.ok ? 0 : 1;
+  });
+
+program
+  .command('validate')
+  .description('Check a graph JSON file (format, version, node types, params, wires) without running it.')
+  .argument('<graph>', 'graph JSON file')
+  .option('--json', 'print the problems as JSON')
+  .action(async (graphPath: string, opts: { json?: boolean }) => {
+    const registry = await loadNodeRegistry();
+    const text = await readText(graphPath);
+    const result = loadGraph(text, registry);
+    if (opts.json) process.stdout.write(`${JSON.stringify({ ok: result.errors.length === 0, errors: result.errors }, null, 2)}\n`);
+    else if (result.errors.length === 0) process.stdout.write(`${graphPath}: ok (${result.graph!.nodes.length} nodes, ${result.graph!.edges.length} wires)\n`);
+    else for (const e of result.errors) process.stderr.write(`${graphPath}: ${formatError(e)}\n`);
+    process.exitCode = result.errors.length ? 2 : 0;
+  });
+
+program
+  .command('nodes')
+  .description('List node types with their ports and params.')
+  .option('--json', 'machine-readable')
+  .action(async (opts: { json?: boolean }) => {
+    const registry = await loadNodeRegistry();
+    const list = registry.all().map((d) => ({
+      type: d.type,
+      title: d.title,
+      category: d.category,
+      description: d.description,
+      inputs: Object.fromEntries(Object.entries(d.inputs).map(([k, p]) => [k, `${p.kind}${p.optional ? '?' : ''}`])),
+      outputs: Object.fromEntries(Object.entries(d.outputs).map(([k, p]) => [k, p.kind])),
+      params: registry.paramsJsonSchema(d.type).properties,
+    }));
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      return;
+    }
+    for (const n of list) {
+      process.stdout.write(`${n.type}  —  ${n.title} [${n.category}]\n  ${n.description}\n`);
+      const ports = (o: Record<string, string>) => Object.entries(o).map(([k, v]) => `${k}: ${v}`).join(', ') || '—';
+      process.stdout.write(`  in:  ${ports(n.inputs)}\n  out: ${ports(n.outputs)}\n`);
+      for (const [k, p] of Object.entries(n.params)) {
+        const range = [p.minimum !== undefined ? `≥${p.minimum}` : '', p.maximum !== undefined ? `≤${p.maximum}` : ''].filter(Boolean).join(' ');
+        const type = p.enum ? p.enum.join('|') : p.type;
+        process.stdout.write(`  --set <id>.${k}=…  ${type}${range ? ` ${range}` : ''} (default ${JSON.stringify(p.default)})${p.description ? `  ${p.description}` : ''}\n`);
+      }
+      process.stdout.write('\n');
+    }
+  });
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new BacklitError({ code: 'graph-not-json', field: file, message: `Cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, fix: 'check the path; example graphs are in graphs/.' });
+  }
+}
+
+async function readGraph(file: string, registry: NodeRegistry): Promise<Graph> {
+  const result = loadGraph(await readText(file), registry);
+  if (result.errors.length || !result.graph) {
+    for (const e of result.errors) process.stderr.write(`${file}: ${formatError(e)}\n`);
+    process.exit(2);
+  }
+  return result.graph;
+}
+
+/** `--set load.maxCount=4` → params.maxCount = 4 (values parse as JSON, else as strings). */
+export function applySets(graph: Graph, sets: string[], registry: NodeRegistry): void {
+  for (const s of sets) {
+    const m = /^([^.=]+)\.([^=]+)=(.*)$/s.exec(s);
+    if (!m) throw new BacklitError({ code: 'bad-set-option', field: '--set', message: `"${s}" is not of the form node.param=value.`, fix: 'write e.g. --set load.maxCount=4.' });
+    const [, nodeId, param, raw] = m;
+    const node = graph.nodes.find((n) => n.id === nodeId);
+    if (!node) throw new BacklitError({ code: 'bad-set-option', field: '--set', message: `There is no node "${nodeId}" in this graph.`, fix: `node ids: ${graph.nodes.map((n) => n.id).join(', ')}.` });
+    const def = registry.get(node.type);
+    if (def && !(param in def.params.shape)) {
+      throw new BacklitError({ code: 'bad-set-option', nodeId, nodeType: def.title, field: param, message: `${def.title} has no param "${param}".`, fix: `params: ${Object.keys(def.params.shape).join(', ')}.` });
+    }
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      /* a plain string */
+    }
+    node.params = { ...node.params, [param]: value };
+  }
+  const problems = graph.nodes.flatMap((n) => {
+    const def = registry.get(n.type);
+    const parsed = def?.params.safeParse(n.params);
+    return parsed && !parsed.success ? [{ n, issue: parsed.error.issues[0], def: def! }] : [];
+  });
+  if (problems.length) {
+    const { n, issue, def } = problems[0];
+    throw new BacklitError({ code: 'node-param-invalid', nodeId: n.id, nodeType: def.title, field: issue.path.join('.'), message: `${issue.message}.`, fix: 'see `backlit nodes` for valid values.' });
+  }
+}
+
+/** Progress bars on stderr (TTY), or one line per finished node otherwise. */
+class ProgressView {
+  private readonly multibar?: cliProgress.MultiBar;
+  private readonly bars = new Map<string, cliProgress.SingleBar>();
+  private readonly titles: Map<string, string>;
+
+  constructor(graph: Graph) {
+    this.titles = new Map(graph.nodes.map((n) => [n.id, n.label ?? n.id]));
+    if (process.stderr.isTTY) {
+      this.multibar = new cliProgress.MultiBar(
+        { stream: process.stderr, format: ' {node} |{bar}| {value}/{total} {msg}', hideCursor: true, clearOnComplete: false },
+        cliProgress.Presets.shades_classic,
+      );
+    }
+  }
+
+  onEvent(e: ExecutorEvent): void {
+    if (e.type === 'progress' && this.multibar) {
+      let bar = this.bars.get(e.nodeId);
+      if (!bar) {
+        bar = this.multibar.create(e.total, 0, { node: this.titles.get(e.nodeId)?.padEnd(14), msg: '' });
+        this.bars.set(e.nodeId, bar);
+      }
+      bar.setTotal(e.total);
+      bar.update(e.step, { msg: e.message ?? '' });
+    } else if (e.type === 'status' && ['done', 'cached', 'error', 'blocked', 'cancelled'].includes(e.status)) {
+      const line = `${this.titles.get(e.nodeId)}: ${e.status}${e.elapsedMs !== undefined ? ` (${Math.round(e.elapsedMs)} ms)` : ''}`;
+      if (this.multibar) this.multibar.log(`${line}\n`);
+      else process.stderr.write(`${line}\n`);
+    } else if (e.type === 'log') {
+      const line = `${this.titles.get(e.nodeId)}: ${e.message}\n`;
+      if (this.multibar) this.multibar.log(line);
+      else process.stderr.write(line);
+    }
+  }
+
+  stop(): void {
+    this.multibar?.stop();
+  }
+}
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof BacklitError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`error: ${(err as Error).message}\n`);
+  process.exit(1);
+});

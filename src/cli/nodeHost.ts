@@ -1,0 +1,126 @@
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { glob, isDynamicPattern } from 'tinyglobby';
+import { BacklitError, hashString, type DecodedImage, type Host, type ImageFile, type WrittenFile } from '../engine';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif'];
+
+export interface NodeHostOptions {
+  /** Folders relative sources are tried in, in order (graph folder, working folder). */
+  baseDirs: string[];
+  /** Root folder for Output nodes. */
+  outDir: string;
+}
+
+/** The CLI's Host: files on disk, sharp for codecs, atomic writes that never overwrite silently. */
+export class NodeHost implements Host {
+  readonly kind = 'node' as const;
+  /** Relative sources also resolve against the bundled samples (public/), so example graphs run anywhere. */
+  private readonly baseDirs: string[];
+
+  constructor(private readonly opts: NodeHostOptions) {
+    this.baseDirs = [...opts.baseDirs, path.join(REPO_ROOT, 'public')];
+  }
+
+  async listImageFiles(source: string): Promise<ImageFile[]> {
+    const paths: string[] = [];
+    for (const part of source.split(';').map((s) => s.trim()).filter(Boolean)) paths.push(...(await this.resolveOne(part)));
+    return paths.map((p) => ({
+      name: path.basename(p),
+      read: async () => {
+        const stat = await fs.stat(p);
+        if (stat.size > 512 * 1024 * 1024) throw new Error(`${p} is ${(stat.size / 2 ** 20).toFixed(0)} MiB, larger than the 512 MiB limit`);
+        return new Uint8Array(await fs.readFile(p));
+      },
+    }));
+  }
+
+  private async resolveOne(source: string): Promise<string[]> {
+    const bases = path.isAbsolute(source) ? [''] : this.baseDirs;
+    for (const base of bases) {
+      const full = path.resolve(base, source);
+      if (isDynamicPattern(source)) {
+        const matches = await glob(source, { cwd: base || '/', absolute: true, onlyFiles: true });
+        const images = matches.filter(isImagePath).sort();
+        if (images.length) return images;
+        continue;
+      }
+      const stat = await fs.stat(full).catch(() => undefined);
+      if (stat?.isDirectory()) {
+        const entries = (await fs.readdir(full)).filter(isImagePath).sort();
+        return entries.map((e) => path.join(full, e));
+      }
+      if (stat?.isFile()) return [full];
+    }
+    return [];
+  }
+
+  async fingerprint(source: string): Promise<string> {
+    const files = [];
+    for (const part of source.split(';').map((s) => s.trim()).filter(Boolean)) {
+      for (const p of await this.resolveOne(part)) {
+        const st = await fs.stat(p);
+        files.push(`${p}:${st.size}:${st.mtimeMs}`);
+      }
+    }
+    return hashString(files.join('\n'));
+  }
+
+  async decodeImage(bytes: Uint8Array, name: string): Promise<DecodedImage> {
+    try {
+      const { data, info } = await sharp(bytes, { limitInputPixels: 268_402_689 })
+        .rotate() // honour EXIF orientation like browsers do
+        .ensureAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    } catch (err) {
+      throw new BacklitError({
+        code: 'image-unreadable',
+        message: `${name} could not be decoded (${(err as Error).message.replace(/\.$/, '')}).`,
+        fix: 'use a PNG, JPEG, WebP or TIFF file (BMP is not supported).',
+      });
+    }
+  }
+
+  async encodeImage(image: DecodedImage, format: 'png' | 'jpeg', quality: number): Promise<Uint8Array> {
+    const pipeline = sharp(Buffer.from(image.data.buffer, image.data.byteOffset, image.data.byteLength), {
+      raw: { width: image.width, height: image.height, channels: 4 },
+    });
+    const buf = format === 'png' ? await pipeline.png().toBuffer() : await pipeline.flatten().jpeg({ quality }).toBuffer();
+    return new Uint8Array(buf);
+  }
+
+  async writeFile(folder: string, name: string, bytes: Uint8Array, opts: { overwrite: boolean }): Promise<WrittenFile> {
+    const dir = path.resolve(this.opts.outDir, folder);
+    if (!dir.startsWith(path.resolve(this.opts.outDir))) throw new Error(`output folder "${folder}" leaves the output root`);
+    await fs.mkdir(dir, { recursive: true });
+    let finalName = name;
+    if (!opts.overwrite) {
+      const ext = path.extname(name);
+      const stem = name.slice(0, name.length - ext.length);
+      for (let i = 1; await exists(path.join(dir, finalName)); i++) finalName = `${stem}-${i}${ext}`;
+    }
+    const target = path.join(dir, finalName);
+    await writeAtomic(target, bytes);
+    return { name: finalName, location: target, bytes: bytes.byteLength, renamedFrom: finalName !== name ? name : undefined };
+  }
+}
+
+function isImagePath(p: string): boolean {
+  return IMAGE_EXTENSIONS.includes(path.extname(p).toLowerCase());
+}
+
+async function exists(p: string): Promise<boolean> {
+  return fs.stat(p).then(() => true, () => false);
+}
+
+/** Write to a temp file beside the target, then rename: readers never see half a file. */
+export async function writeAtomic(target: string, bytes: Uint8Array | string): Promise<void> {
+  const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
+  await fs.writeFile(tmp, bytes);
+  await fs.rename(tmp, target);
+}
