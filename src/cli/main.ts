@@ -143,7 +143,7 @@ export function applySets(graph: Graph, sets: string[], registry: NodeRegistry):
     const node = graph.nodes.find((n) => n.id === nodeId);
     if (!node) throw new BacklitError({ code: 'bad-set-option', field: '--set', message: `There is no node "${nodeId}" in this graph.`, fix: `node ids: ${graph.nodes.map((n) => n.id).join(', ')}.` });
     const def = registry.get(node.type);
-    if (def && !(param in def.params.shape)) {
+    if (def && !Object.hasOwn(def.params.shape, param)) {
       throw new BacklitError({ code: 'bad-set-option', nodeId, nodeType: def.title, field: param, message: `${def.title} has no param "${param}".`, fix: `params: ${Object.keys(def.params.shape).join(', ')}.` });
     }
     let value: unknown = raw;

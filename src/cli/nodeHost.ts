@@ -95,8 +95,11 @@ export class NodeHost implements Host {
   }
 
   async writeFile(folder: string, name: string, bytes: Uint8Array, opts: { overwrite: boolean }): Promise<WrittenFile> {
-    const dir = path.resolve(this.opts.outDir, folder);
-    if (!dir.startsWith(path.resolve(this.opts.outDir))) throw new Error(`output folder "${folder}" leaves the output root`);
+    const root = path.resolve(this.opts.outDir);
+    const dir = path.resolve(root, folder);
+    // A prefix test is not enough: "/out-evil" starts with "/out".
+    const rel = path.relative(root, dir);
+    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) throw new Error(`output folder "${folder}" leaves the output root`);
     await fs.mkdir(dir, { recursive: true });
     let finalName = name;
     if (!opts.overwrite) {

@@ -13,11 +13,11 @@ let webgpuRegistered = false;
 
 /**
  * Activate a tfjs backend. `wasmDir` is where tfjs-backend-wasm's .wasm files are served from
- * (an absolute folder in Node, a URL prefix in the browser); hosts know it, the engine does not.
+ * (an absolute folder in Node; in the browser a URL prefix or a map of file name → bundled URL); hosts know it, the engine does not.
  */
-export async function useBackend(name: BackendName, opts: { wasmDir?: string } = {}): Promise<void> {
+export async function useBackend(name: BackendName, opts: { wasmDir?: string | Record<string, string> } = {}): Promise<void> {
   if (tf.getBackend() === name) return;
-  if (name === 'wasm' && opts.wasmDir) setWasmPaths(opts.wasmDir);
+  if (name === 'wasm' && opts.wasmDir) setWasmPaths(opts.wasmDir as Parameters<typeof setWasmPaths>[0]);
   if (name === 'webgpu' && !webgpuRegistered) {
     await import('@tensorflow/tfjs-backend-webgpu');
     webgpuRegistered = true;

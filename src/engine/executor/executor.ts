@@ -7,7 +7,7 @@ import type { NodeContext, PortValues, ProgressInfo } from '../nodes/defineNode'
 import { migrationCount } from '../nodes/defineNode';
 import type { NodeRegistry } from '../registry/registry';
 import { validateGraph } from '../schema/loadGraph';
-import { collectHandles, collectTensors, type Disposable } from '../ports/values';
+import { collectHandles, collectTensors, tensorsOwnedBy, type Disposable } from '../ports/values';
 import { canonicalJson, hashString } from './hash';
 import { viewOf, type PortView } from './views';
 
@@ -182,6 +182,8 @@ export class Executor {
           if (!(port in outputs)) throw new Error(`produced no value for output "${port}" (a bug in this node type)`);
         }
         for (const t of collectTensors(outputs)) tf.keep(t);
+        // Model handles (encoders, enhancers) own their weights: keep them past this scope too.
+        for (const h of collectHandles(outputs)) for (const t of tensorsOwnedBy(h)) tf.keep(t);
         this.cache.set(id, { hash, outputs });
         finish('done');
       } catch (err) {

@@ -14,7 +14,8 @@ export function topologicalOrder(graph: Graph): { order: string[]; cycle?: strin
     indegree.set(e.to.node, indegree.get(e.to.node)! + 1);
   }
   // Kahn's algorithm, seeded in file order so runs are deterministic.
-  const ready = graph.nodes.filter((n) => indegree.get(n.id) === 0).map((n) => n.id);
+  // Over unique ids: a file with duplicate ids must still get an answer (validation reports them).
+  const ready = [...succ.keys()].filter((id) => indegree.get(id) === 0);
   const order: string[] = [];
   while (ready.length) {
     const id = ready.shift()!;
@@ -25,22 +26,27 @@ export function topologicalOrder(graph: Graph): { order: string[]; cycle?: strin
       if (d === 0) ready.push(s);
     }
   }
-  if (order.length === graph.nodes.length) return { order };
-  const remaining = new Set(graph.nodes.map((n) => n.id).filter((id) => !order.includes(id)));
-  return { order, cycle: findCycle(remaining, succ) };
+  if (order.length === succ.size) return { order };
+  const remaining = new Set([...succ.keys()].filter((id) => !order.includes(id)));
+  const pred = new Map<string, string[]>([...succ.keys()].map((id) => [id, []]));
+  for (const [from, tos] of succ) for (const to of tos) pred.get(to)!.push(from);
+  return { order, cycle: findCycle(remaining, pred) };
 }
 
-function findCycle(nodes: Set<string>, succ: Map<string, string[]>): string[] {
-  // Walk forward inside the unsorted remainder until a node repeats: that loop is a cycle.
+function findCycle(nodes: Set<string>, pred: Map<string, string[]>): string[] {
+  // Walk backwards inside the unsorted remainder until a node repeats: that loop is a cycle.
+  // (Backwards, because every left-over node still has a left-over predecessor; walking forwards
+  // gets stuck on nodes that are merely downstream of a cycle.)
   let current = nodes.values().next().value as string;
   const path: string[] = [];
   const seenAt = new Map<string, number>();
   while (!seenAt.has(current)) {
     seenAt.set(current, path.length);
     path.push(current);
-    current = succ.get(current)!.find((s) => nodes.has(s))!;
+    current = pred.get(current)!.find((p) => nodes.has(p))!;
   }
-  return [...path.slice(seenAt.get(current)!), current];
+  const loop = path.slice(seenAt.get(current)!).reverse();
+  return [...loop, loop[0]];
 }
 
 /** `target` and every node it depends on. */

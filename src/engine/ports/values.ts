@@ -77,3 +77,27 @@ export function collectHandles(value: unknown, out: Set<Disposable> = new Set(),
   for (const v of Object.values(value as object)) collectHandles(v, out, seen);
   return out;
 }
+
+/**
+ * Every tensor a model handle holds, found through its fields (class instances, arrays, Maps and
+ * Sets included). The executor keeps these alive past the scope of the node that built the handle;
+ * the handle frees them in its own dispose().
+ */
+export function tensorsOwnedBy(handle: Disposable, out: Set<tf.Tensor> = new Set(), seen: Set<unknown> = new Set()): Set<tf.Tensor> {
+  const walk = (value: unknown): void => {
+    if (value === null || typeof value !== 'object' || seen.has(value)) return;
+    seen.add(value);
+    if (value instanceof tf.Tensor) {
+      out.add(value);
+      return;
+    }
+    if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return;
+    if (value instanceof Map || value instanceof Set) {
+      for (const v of value.values()) walk(v);
+      return;
+    }
+    for (const v of Object.values(value)) walk(v);
+  };
+  walk(handle);
+  return out;
+}

@@ -1,0 +1,144 @@
+import { useCallback, useEffect, useRef } from 'react';
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow, type FinalConnectionState } from '@xyflow/react';
+import '@xyflow/react/dist/style.css';
+import './styles.css';
+import { GraphNodeView } from './components/GraphNodeView';
+import { Palette, DRAG_MIME } from './components/Palette';
+import { ParamsPanel } from './components/ParamsPanel';
+import { Toolbar } from './components/Toolbar';
+import { Toasts } from './components/Toasts';
+import { useEditor } from './store';
+
+const nodeTypes = { backlit: GraphNodeView };
+
+function Canvas() {
+  const nodes = useEditor((s) => s.nodes);
+  const edges = useEditor((s) => s.edges);
+  const { onNodesChange, onEdgesChange, connect, select, addNode, refusalReason, toast, loadGraphJson } = useEditor.getState();
+  const flow = useReactFlow();
+  const wrapper = useRef<HTMLDivElement>(null);
+
+  const onConnectEnd = useCallback(
+    (_: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+      // Tell why a wire dropped on a handle was refused (React Flow only refuses silently).
+      if (state.isValid === false && state.fromHandle && state.toHandle) {
+        const from = state.fromHandle.type === 'source' ? state.fromHandle : state.toHandle;
+        const to = state.fromHandle.type === 'source' ? state.toHandle : state.fromHandle;
+        const reason = refusalReason({ source: from.nodeId, sourceHandle: from.id ?? null, target: to.nodeId, targetHandle: to.id ?? null });
+        if (reason) toast('error', `Wire refused: ${reason}`);
+      }
+    },
+    [refusalReason, toast],
+  );
+
+  return (
+    <div
+      className="canvas"
+      ref={wrapper}
+      onDragOver={(e) => {
+        e.preventDefault();
+        e.dataTransfer.dropEffect = 'move';
+      }}
+      onDrop={async (e) => {
+        e.preventDefault();
+        const type = e.dataTransfer.getData(DRAG_MIME);
+        const position = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
+        if (type) {
+          addNode(type, position);
+          return;
+        }
+        const json = [...e.dataTransfer.files].find((f) => f.name.endsWith('.json'));
+        if (json) loadGraphJson(await json.text(), json.name);
+      }}
+    >
+      <ReactFlow
+        nodes={nodes}
+        edges={edges}
+        nodeTypes={nodeTypes}
+        onNodesChange={onNodesChange}
+        onEdgesChange={onEdgesChange}
+        onConnect={connect}
+        onConnectEnd={onConnectEnd}
+        isValidConnection={(c) => refusalReason({ ...c, sourceHandle: c.sourceHandle ?? null, targetHandle: c.targetHandle ?? null }) === undefined}
+        onSelectionChange={({ nodes: sel }) => select(sel.length === 1 ? sel[0].id : undefined)}
+        fitView
+        fitViewOptions={{ padding: 0.2 }}
+        deleteKeyCode={['Backspace', 'Delete']}
+        colorMode="dark"
+      >
+        <Background gap={24} />
+        <MiniMap pannable zoomable />
+        <Controls />
+      </ReactFlow>
+    </div>
+  );
+}
+
+export function App() {
+  const flowRef = useRef<ReturnType<typeof useReactFlow> | null>(null);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement;
+      if (target.tagName === 'INPUT' || target.tagName === 'SELECT' || target.tagName === 'TEXTAREA') return;
+      const mod = e.ctrlKey || e.metaKey;
+      const s = useEditor.getState();
+      if (mod && e.key.toLowerCase() === 'z' && !e.shiftKey) {
+        e.preventDefault();
+        s.undo();
+      } else if (mod && (e.key.toLowerCase() === 'y' || (e.key.toLowerCase() === 'z' && e.shiftKey))) {
+        e.preventDefault();
+        s.redo();
+      } else if (mod && e.key === 'Enter') {
+        e.preventDefault();
+        void s.run();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
+  return (
+    <ReactFlowProvider>
+      <div className="app">
+        <Toolbar />
+        <div className="main">
+          <PaletteWithPlacement flowRef={flowRef} />
+          <Canvas />
+          <ParamsPanel />
+        </div>
+        <Toasts />
+      </div>
+    </ReactFlowProvider>
+  );
+}
+
+const NODE_BOX = { w: 300, h: 170 };
+
+/** First place right of `start` (then on following rows) where a new node overlaps no existing one. */
+function freeSpot(start: { x: number; y: number }, nodes: Array<{ position: { x: number; y: number }; measured?: { width?: number; height?: number } }>) {
+  const overlaps = (x: number, y: number) =>
+    nodes.some((n) => x < n.position.x + (n.measured?.width ?? NODE_BOX.w) + 40 && n.position.x < x + NODE_BOX.w && y < n.position.y + (n.measured?.height ?? NODE_BOX.h) + 40 && n.position.y < y + NODE_BOX.h);
+  for (let row = 0; row < 20; row++) {
+    for (let col = 0; col < 6; col++) {
+      const x = start.x + col * (NODE_BOX.w + 60);
+      const y = start.y + row * (NODE_BOX.h + 60);
+      if (!overlaps(x, y)) return { x, y };
+    }
+  }
+  return start;
+}
+
+/** Palette clicks add the node at the centre of the current view. */
+function PaletteWithPlacement({ flowRef }: { flowRef: React.MutableRefObject<ReturnType<typeof useReactFlow> | null> }) {
+  const flow = useReactFlow();
+  flowRef.current = flow;
+  const addNode = useEditor((s) => s.addNode);
+  return (
+    <Palette
+      onAdd={(type) => {
+        const rect = document.querySelector('.canvas')?.getBoundingClientRect();
+        const centre = rect ? flow.screenToFlowPosition({ x: rect.left + rect.width / 3, y: rect.top + rect.height / 3 }) : { x: 0, y: 0 };
+        addNode(type, freeSpot(centre, useEditor.getState().nodes));
+      }}
+    />
+  );
+}

@@ -1,0 +1,124 @@
+import { memo } from 'react';
+import { Handle, Position, type NodeProps } from '@xyflow/react';
+import { PORT_KINDS, formatError, type PortView } from '../../engine';
+import { registry } from '../../worker/nodes';
+import type { EditorNode } from '../graphConvert';
+import { useEditor } from '../store';
+import { Thumb } from './Thumb';
+import { ImageDrop } from './ImageDrop';
+import { OutputFiles } from './OutputFiles';
+
+const STATUS_LABEL: Record<string, string> = {
+  queued: 'queued',
+  running: 'running',
+  done: 'done',
+  cached: 'cached',
+  error: 'error',
+  blocked: 'blocked',
+  cancelled: 'cancelled',
+};
+
+/** One node on the canvas: typed handles, status, progress, problems and output previews. */
+export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }: NodeProps<EditorNode>) {
+  const def = registry.get(data.type);
+  const run = useEditor((s) => s.runState[id]);
+  const views = useEditor((s) => s.views[id]);
+  const problems = useEditor((s) => s.problems[id]);
+  const upstreamViews = useEditor((s) => {
+    const e = s.edges.find((x) => x.target === id && x.targetHandle === 'images');
+    return e ? s.views[e.source]?.[e.sourceHandle ?? ''] : undefined;
+  });
+  if (!def) {
+    return (
+      <div className="node node-missing">
+        <div className="node-header">Unknown node “{data.type}”</div>
+      </div>
+    );
+  }
+  const status = run?.status;
+  const error = run?.error ?? problems?.[0];
+  return (
+    <div className={`node ${selected ? 'selected' : ''} status-${status ?? 'idle'}`} data-testid={`node-${id}`}>
+      <div className="node-header" style={{ borderTopColor: categoryColor(def.category) }}>
+        <span className="node-title">{data.label ?? def.title}</span>
+        <span className="node-id">{id}</span>
+        {status && (
+          <span className={`badge badge-${status}`} data-testid={`status-${id}`}>
+            {STATUS_LABEL[status]}
+            {run?.elapsedMs !== undefined && status !== 'queued' ? ` · ${formatMs(run.elapsedMs)}` : ''}
+          </span>
+        )}
+      </div>
+      <div className="node-ports">
+        <div className="ports-in">
+          {Object.entries(def.inputs).map(([port, spec]) => (
+            <div className="port port-in" key={port} title={`${spec.kind}: ${PORT_KINDS[spec.kind].contract}`}>
+              <Handle type="target" position={Position.Left} id={port} className="handle" style={{ background: PORT_KINDS[spec.kind].color }} />
+              <span>{spec.label}{spec.optional ? '' : ''}</span>
+              <span className="port-kind">{spec.kind}</span>
+            </div>
+          ))}
+        </div>
+        <div className="ports-out">
+          {Object.entries(def.outputs).map(([port, spec]) => (
+            <div className="port port-out" key={port} title={`${spec.kind}: ${PORT_KINDS[spec.kind].contract}`}>
+              <span className="port-kind">{spec.kind}</span>
+              <span>{spec.label}</span>
+              <Handle type="source" position={Position.Right} id={port} className="handle" style={{ background: PORT_KINDS[spec.kind].color }} />
+            </div>
+          ))}
+        </div>
+      </div>
+      {status === 'running' && run?.progress && (
+        <div className="progress" title={run.progress.message}>
+          <div className="progress-bar" style={{ width: `${(100 * run.progress.step) / Math.max(1, run.progress.total)}%` }} />
+          <span>{run.progress.step}/{run.progress.total} {run.progress.message ?? ''}</span>
+        </div>
+      )}
+      {data.type === 'image-loader' && <ImageDrop nodeId={id} source={String(data.params.source ?? '')} />}
+      {error && (
+        <div className="node-error" data-testid={`error-${id}`}>
+          {formatError({ ...error, nodeId: undefined, nodeType: undefined })}
+        </div>
+      )}
+      {run?.logs?.length ? <div className="node-logs">{run.logs.slice(-3).map((l, i) => <div key={i}>{l}</div>)}</div> : null}
+      {views && Object.entries(views).map(([port, view]) => <PortPreview key={port} view={view} />)}
+      {data.type === 'output' && upstreamViews?.kind === 'ImageBatch' && <PortPreview view={upstreamViews} />}
+      {data.type === 'output' && views?.files?.kind === 'Report' && <OutputFiles rows={views.files.rows} />}
+    </div>
+  );
+});
+
+function PortPreview({ view }: { view: PortView }) {
+  switch (view.kind) {
+    case 'ImageBatch':
+      return (
+        <div className="thumbs" data-testid="preview">
+          {view.thumbs.map((t, i) => (
+            <Thumb key={i} thumb={t} />
+          ))}
+          {view.count > view.thumbs.length && <span className="more">+{view.count - view.thumbs.length}</span>}
+        </div>
+      );
+    case 'Embedding':
+      return <div className="kv">‖v‖ = {view.norm.toFixed(4)} · D = {view.dim} · {view.space}{view.count !== undefined ? ` · n = ${view.count}` : ''}</div>;
+    case 'Embeddings':
+      return <div className="kv">{view.shape[0]} × {view.shape[1]} · {view.space}</div>;
+    case 'Scalar':
+      return <div className="kv">{view.value.toPrecision(5)}</div>;
+    case 'Text':
+      return <div className="kv">{view.value}</div>;
+    case 'Report':
+      return null;
+    default:
+      return <div className="kv">{view.summary}</div>;
+  }
+}
+
+function categoryColor(category: string): string {
+  return { Input: '#f2b94b', Image: '#e0af68', Embedding: '#7aa2f7', Training: '#ff9e64', Analysis: '#bb9af7', Output: '#9ece6a' }[category] ?? '#888';
+}
+
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}

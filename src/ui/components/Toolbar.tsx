@@ -1,0 +1,67 @@
+import { useRef } from 'react';
+import { examples } from '../examples';
+import { useEditor } from '../store';
+
+/** Open/save/examples, run/cancel, undo/redo and the backend indicator. */
+export function Toolbar() {
+  const running = useEditor((s) => s.running);
+  const backend = useEditor((s) => s.backend);
+  const backendError = useEditor((s) => s.backendError);
+  const meta = useEditor((s) => s.meta);
+  const canUndo = useEditor((s) => s.past.length > 0);
+  const canRedo = useEditor((s) => s.future.length > 0);
+  const { run, cancel, loadGraphJson, graph, undo, redo, newGraph } = useEditor.getState();
+  const selectedId = useEditor((s) => s.selectedId);
+  const fileInput = useRef<HTMLInputElement>(null);
+
+  function save() {
+    const g = graph();
+    const blob = new Blob([`${JSON.stringify(g, null, 2)}\n`], { type: 'application/json' });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = `${(g.meta.name ?? 'graph').replace(/[^\w-]+/g, '-').toLowerCase()}.json`;
+    a.click();
+  }
+
+  async function open(files: FileList | null) {
+    const f = files?.[0];
+    if (f) loadGraphJson(await f.text(), f.name);
+  }
+
+  return (
+    <header className="toolbar">
+      <strong className="brand">Backlit Studio</strong>
+      <span className="graph-name" title={meta.description}>{meta.name ?? 'Untitled'}</span>
+      <select
+        aria-label="Examples"
+        value=""
+        onChange={(e) => {
+          const ex = examples.find((x) => x.file === e.target.value);
+          if (ex) loadGraphJson(ex.graph, ex.file);
+        }}
+        data-testid="examples"
+      >
+        <option value="">Examples…</option>
+        {examples.map((x) => <option key={x.file} value={x.file}>{x.graph.meta?.name ?? x.file}</option>)}
+      </select>
+      <button type="button" onClick={() => newGraph()} data-testid="new">New</button>
+      <button type="button" onClick={() => fileInput.current?.click()}>Open…</button>
+      <input ref={fileInput} type="file" accept=".json,application/json" hidden onChange={(e) => void open(e.target.files)} data-testid="open-file" />
+      <button type="button" onClick={save}>Save</button>
+      <button type="button" onClick={undo} disabled={!canUndo} title="Undo (Ctrl+Z)">Undo</button>
+      <button type="button" onClick={redo} disabled={!canRedo} title="Redo (Ctrl+Shift+Z)">Redo</button>
+      <span className="spacer" />
+      {running ? (
+        <button type="button" className="danger" onClick={cancel} data-testid="cancel">Cancel</button>
+      ) : (
+        <>
+          <button type="button" className="primary" onClick={() => void run()} data-testid="run" title="Run all (Ctrl+Enter)">Run</button>
+          <button type="button" onClick={() => selectedId && void run([selectedId])} disabled={!selectedId} title="Run only the selected node and what it needs">Run to selected</button>
+        </>
+      )}
+      <span className="backend" data-testid="backend" title={backend ? `${backend.reason}\n${Object.entries(backend.measured).map(([k, v]) => `${k}: ${typeof v === 'number' ? `${v.toFixed(1)} ms` : v}`).join('\n')}` : backendError}>
+        {backend ? `backend: ${backend.chosen}` : backendError ? 'backend: none' : 'backend: measuring…'}
+      </span>
+    </header>
+  );
+}

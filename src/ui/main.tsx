@@ -1,0 +1,22 @@
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './App';
+import { DEFAULT_EXAMPLE, examples } from './examples';
+import { autosaved, startAutosave, useEditor } from './store';
+
+// Restore the autosaved graph, or open the default example on a first visit.
+const saved = autosaved();
+const state = useEditor.getState();
+if (!(saved && state.loadGraphJson(saved, 'autosave'))) {
+  const ex = examples.find((e) => e.file === DEFAULT_EXAMPLE) ?? examples[0];
+  if (ex) state.loadGraphJson(ex.graph, ex.file);
+}
+useEditor.setState({ past: [], future: [] });
+startAutosave();
+void state.initBackend();
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

@@ -1,0 +1,291 @@
+import { create } from 'zustand';
+import * as Comlink from 'comlink';
+import { addEdge, applyEdgeChanges, applyNodeChanges, type Connection, type Edge, type EdgeChange, type NodeChange } from '@xyflow/react';
+import {
+  checkConnection,
+  formatError,
+  loadGraph,
+  type ErrorInfo,
+  type ExecutorEvent,
+  type Graph,
+  type GraphMeta,
+  type NodeStatus,
+  type PortView,
+} from '../engine';
+import { registry } from '../worker/nodes';
+import type { BackendReport } from '../worker/pickBackend';
+import { edgeId, fromFlowEdge, fromGraph, toGraph, type EditorNode } from './graphConvert';
+import { worker } from './workerClient';
+
+export interface NodeRunState {
+  status: NodeStatus;
+  elapsedMs?: number;
+  error?: ErrorInfo;
+  progress?: { step: number; total: number; message?: string };
+  logs: string[];
+}
+
+export interface Toast {
+  id: number;
+  kind: 'info' | 'error';
+  text: string;
+}
+
+interface EditorState {
+  nodes: EditorNode[];
+  edges: Edge[];
+  meta: GraphMeta;
+  selectedId?: string;
+  running: boolean;
+  runState: Record<string, NodeRunState>;
+  views: Record<string, Record<string, PortView>>;
+  /** Problems found by validating the graph, per node id ('' for graph-wide). */
+  problems: Record<string, ErrorInfo[]>;
+  backend?: BackendReport;
+  backendError?: string;
+  toasts: Toast[];
+  past: string[];
+  future: string[];
+
+  onNodesChange(changes: NodeChange<EditorNode>[]): void;
+  onEdgesChange(changes: EdgeChange[]): void;
+  connect(c: Connection): void;
+  refusalReason(c: Connection): string | undefined;
+  addNode(type: string, position: { x: number; y: number }): string;
+  setParam(nodeId: string, key: string, value: unknown): void;
+  select(nodeId?: string): void;
+  loadGraphJson(json: unknown, origin: string): boolean;
+  newGraph(): void;
+  graph(): Graph;
+  run(targets?: string[]): Promise<void>;
+  cancel(): void;
+  initBackend(): Promise<void>;
+  toast(kind: Toast['kind'], text: string): void;
+  dismiss(id: number): void;
+  checkpoint(): void;
+  undo(): void;
+  redo(): void;
+}
+
+const AUTOSAVE_KEY = 'backlit-studio:autosave';
+let toastSeq = 0;
+
+export const useEditor = create<EditorState>()((set, get) => ({
+  nodes: [],
+  edges: [],
+  meta: { name: 'Untitled' },
+  running: false,
+  runState: {},
+  views: {},
+  problems: {},
+  toasts: [],
+  past: [],
+  future: [],
+
+  onNodesChange(changes) {
+    const structural = changes.some((c) => c.type === 'remove' || (c.type === 'position' && c.dragging === false));
+    if (structural) get().checkpoint();
+    set((s) => ({ nodes: applyNodeChanges(changes, s.nodes) }));
+    if (changes.some((c) => c.type === 'remove')) revalidate();
+  },
+
+  onEdgesChange(changes) {
+    if (changes.some((c) => c.type === 'remove')) get().checkpoint();
+    set((s) => ({ edges: applyEdgeChanges(changes, s.edges) }));
+    revalidate();
+  },
+
+  refusalReason(c) {
+    const edge = fromFlowEdge(c);
+    const check = checkConnection(get().graph(), registry, edge);
+    return check.ok ? undefined : check.reason;
+  },
+
+  connect(c) {
+    const edge = fromFlowEdge(c);
+    const graph = get().graph();
+    // Dropping a wire on an input that already has one replaces it (as in Blender and ComfyUI).
+    graph.edges = graph.edges.filter((e) => !(e.to.node === edge.to.node && e.to.port === edge.to.port));
+    const check = checkConnection(graph, registry, edge);
+    if (!check.ok) {
+      get().toast('error', `Wire refused: ${check.reason}`);
+      return;
+    }
+    get().checkpoint();
+    set((s) => ({
+      edges: addEdge(
+        { ...c, id: edgeId(edge) },
+        s.edges.filter((e) => !(e.target === c.target && e.targetHandle === c.targetHandle)),
+      ),
+    }));
+    revalidate();
+  },
+
+  addNode(type, position) {
+    const def = registry.get(type)!;
+    const taken = new Set(get().nodes.map((n) => n.id));
+    let i = 1;
+    while (taken.has(`${type}-${i}`)) i++;
+    const id = `${type}-${i}`;
+    get().checkpoint();
+    set((s) => ({
+      nodes: [...s.nodes.map((n) => ({ ...n, selected: false })), { id, type: 'backlit', position, selected: true, data: { type, params: registry.defaults(type), version: def.migrations?.length ?? 0 } }],
+      selectedId: id,
+    }));
+    revalidate();
+    return id;
+  },
+
+  setParam(nodeId, key, value) {
+    get().checkpoint();
+    set((s) => ({ nodes: s.nodes.map((n) => (n.id === nodeId ? { ...n, data: { ...n.data, params: { ...n.data.params, [key]: value } } } : n)) }));
+    revalidate();
+  },
+
+  select(nodeId) {
+    set({ selectedId: nodeId });
+  },
+
+  loadGraphJson(json, origin) {
+    const result = loadGraph(json, registry);
+    if (!result.graph) {
+      get().toast('error', `${origin}: ${formatError(result.errors[0])}`);
+      return false;
+    }
+    const { nodes, edges, meta } = fromGraph(result.graph);
+    get().checkpoint();
+    set({ nodes, edges, meta, runState: {}, views: {}, selectedId: undefined });
+    revalidate();
+    if (result.errors.length) get().toast('error', `${origin} loaded with ${result.errors.length} problem(s): ${formatError(result.errors[0])}`);
+    return true;
+  },
+
+  newGraph() {
+    get().checkpoint();
+    set({ nodes: [], edges: [], meta: { name: 'Untitled' }, runState: {}, views: {}, selectedId: undefined, problems: {} });
+  },
+
+  graph() {
+    const { nodes, edges, meta } = get();
+    return toGraph(nodes, edges, meta);
+  },
+
+  async run(targets) {
+    if (get().running) return;
+    const graph = get().graph();
+    set({ running: true });
+    try {
+      await worker.run(graph, { targets }, Comlink.proxy((events: ExecutorEvent[]) => applyEvents(events)));
+    } catch (err) {
+      get().toast('error', `Run failed: ${(err as Error).message}`);
+    } finally {
+      set({ running: false });
+    }
+  },
+
+  cancel() {
+    void worker.cancel();
+  },
+
+  async initBackend() {
+    try {
+      // `?backend=wasm|webgl|webgpu` forces one (tests run the same pipeline on each); otherwise the fastest measured wins.
+      const forced = new URLSearchParams(location.search).get('backend') as BackendReport['chosen'] | null;
+      set({ backend: await worker.init(forced ?? undefined) });
+    } catch (err) {
+      set({ backendError: (err as Error).message });
+    }
+  },
+
+  toast(kind, text) {
+    const id = ++toastSeq;
+    set((s) => ({ toasts: [...s.toasts.slice(-3), { id, kind, text }] }));
+    setTimeout(() => get().dismiss(id), kind === 'error' ? 9000 : 4000);
+  },
+
+  dismiss(id) {
+    set((s) => ({ toasts: s.toasts.filter((t) => t.id !== id) }));
+  },
+
+  checkpoint() {
+    const snapshot = JSON.stringify(get().graph());
+    set((s) => (s.past[s.past.length - 1] === snapshot ? s : { past: [...s.past.slice(-99), snapshot], future: [] }));
+  },
+
+  undo() {
+    const { past } = get();
+    if (!past.length) return;
+    const current = JSON.stringify(get().graph());
+    const previous = past[past.length - 1];
+    restore(previous);
+    set((s) => ({ past: s.past.slice(0, -1), future: [current, ...s.future] }));
+  },
+
+  redo() {
+    const { future } = get();
+    if (!future.length) return;
+    const current = JSON.stringify(get().graph());
+    restore(future[0]);
+    set((s) => ({ future: s.future.slice(1), past: [...s.past, current] }));
+  },
+}));
+
+function restore(snapshot: string) {
+  const result = loadGraph(snapshot, registry);
+  if (!result.graph) return;
+  const { nodes, edges, meta } = fromGraph(result.graph);
+  useEditor.setState({ nodes, edges, meta });
+  revalidate();
+}
+
+/** Marks problems on nodes before anything runs. */
+function revalidate() {
+  const graph = useEditor.getState().graph();
+  const result = loadGraph(JSON.parse(JSON.stringify(graph)), registry);
+  const problems: Record<string, ErrorInfo[]> = {};
+  for (const e of result.errors) (problems[e.nodeId ?? ''] ??= []).push(e);
+  useEditor.setState({ problems });
+}
+
+function applyEvents(events: ExecutorEvent[]) {
+  useEditor.setState((s) => {
+    const runState = { ...s.runState };
+    const views = { ...s.views };
+    for (const e of events) {
+      if (e.type === 'run-start') {
+        for (const id of e.nodeIds) runState[id] = { status: 'queued', logs: [] };
+      } else if (e.type === 'status') {
+        runState[e.nodeId] = { ...runState[e.nodeId], logs: runState[e.nodeId]?.logs ?? [], status: e.status, elapsedMs: e.elapsedMs, error: e.error, progress: e.status === 'running' ? undefined : runState[e.nodeId]?.progress };
+      } else if (e.type === 'progress') {
+        runState[e.nodeId] = { ...runState[e.nodeId], progress: { step: e.step, total: e.total, message: e.message } };
+      } else if (e.type === 'log') {
+        const prev = runState[e.nodeId];
+        runState[e.nodeId] = { ...prev, logs: [...(prev?.logs ?? []), e.message].slice(-20) };
+      } else if (e.type === 'views') {
+        views[e.nodeId] = e.views;
+      } else if (e.type === 'run-end' && e.summary.errors.length) {
+        setTimeout(() => useEditor.getState().toast('error', formatError(e.summary.errors[0])));
+      }
+    }
+    return { runState, views };
+  });
+}
+
+/** Autosave: the graph survives reloads (restored on start). */
+export function startAutosave(): void {
+  let last = '';
+  useEditor.subscribe((s) => {
+    const json = JSON.stringify(toGraph(s.nodes, s.edges, s.meta));
+    if (json === last) return;
+    last = json;
+    try {
+      localStorage.setItem(AUTOSAVE_KEY, json);
+    } catch {
+      /* storage full or disabled: the editor still works, only autosave is lost */
+    }
+  });
+}
+
+export function autosaved(): string | null {
+  return localStorage.getItem(AUTOSAVE_KEY);
+}
