@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow, type FinalConnectionState } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import './styles.css';
@@ -8,18 +8,33 @@ import { ParamsPanel } from './components/ParamsPanel';
 import { Toolbar } from './components/Toolbar';
 import { Toasts } from './components/Toasts';
 import { useEditor } from './store';
+import { registry } from '../worker/nodes';
+import { PORT_KINDS } from '../engine';
+import { HelpPanel } from './components/HelpPanel';
+import { actions, matches } from './actions';
 
 const nodeTypes = { backlit: GraphNodeView };
 
 function Canvas() {
   const nodes = useEditor((s) => s.nodes);
   const edges = useEditor((s) => s.edges);
-  const { onNodesChange, onEdgesChange, connect, select, addNode, refusalReason, toast, loadGraphJson } = useEditor.getState();
+  const { onNodesChange, onEdgesChange, connect, select, addNode, refusalReason, toast, loadGraphJson, setDragFrom } = useEditor.getState();
+  const nodeTypesById = useEditor((s) => s.nodes);
+  // Wires take the colour of the kind they carry.
+  const styledEdges = useMemo(() => {
+    const typeOf = new Map(nodeTypesById.map((n) => [n.id, n.data.type]));
+    return edges.map((e) => {
+      const kind = registry.get(typeOf.get(e.source) ?? '')?.outputs[e.sourceHandle ?? '']?.kind;
+      return kind ? { ...e, style: { stroke: PORT_KINDS[kind].color, strokeWidth: 2 } } : e;
+    });
+  }, [edges, nodeTypesById]);
+  const [quickAdd, setQuickAdd] = useState<{ x: number; y: number; flow: { x: number; y: number } }>();
   const flow = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
 
   const onConnectEnd = useCallback(
     (_: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+      setDragFrom(undefined);
       // Tell why a wire dropped on a handle was refused (React Flow only refuses silently).
       if (state.isValid === false && state.fromHandle && state.toHandle) {
         const from = state.fromHandle.type === 'source' ? state.fromHandle : state.toHandle;
@@ -28,7 +43,7 @@ function Canvas() {
         if (reason) toast('error', `Wire refused: ${reason}`);
       }
     },
-    [refusalReason, toast],
+    [refusalReason, toast, setDragFrom],
   );
 
   return (
@@ -53,8 +68,17 @@ function Canvas() {
     >
       <ReactFlow
         nodes={nodes}
-        edges={edges}
+        edges={styledEdges}
         nodeTypes={nodeTypes}
+        onConnectStart={(_, p) => p.nodeId && p.handleId && p.handleType && setDragFrom({ nodeId: p.nodeId, handleId: p.handleId, handleType: p.handleType })}
+        onDoubleClick={(e) => {
+          // Double-click on empty canvas: quick-add search at the cursor (as in ComfyUI).
+          if (!(e.target as HTMLElement).classList.contains('react-flow__pane')) return;
+          const box = wrapper.current!.getBoundingClientRect();
+          setQuickAdd({ x: e.clientX - box.left, y: e.clientY - box.top, flow: flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }) });
+        }}
+        zoomOnDoubleClick={false}
+        multiSelectionKeyCode={['Shift', 'Meta', 'Control']}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
         onConnect={connect}
@@ -67,6 +91,18 @@ function Canvas() {
         colorMode="dark"
       >
         <Background gap={24} />
+        {quickAdd && (
+          <div className="quick-add" style={{ left: quickAdd.x, top: quickAdd.y }} data-testid="quick-add">
+            <Palette
+              autoFocus
+              onAdd={(type) => {
+                addNode(type, quickAdd.flow);
+                setQuickAdd(undefined);
+              }}
+              onClose={() => setQuickAdd(undefined)}
+            />
+          </div>
+        )}
         <MiniMap pannable zoomable />
         <Controls />
       </ReactFlow>
@@ -76,21 +112,20 @@ function Canvas() {
 
 export function App() {
   const flowRef = useRef<ReturnType<typeof useReactFlow> | null>(null);
+  const [help, setHelp] = useState(false);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const target = e.target as HTMLElement;
       if (target.tagName === 'INPUT' || target.tagName === 'SELECT' || target.tagName === 'TEXTAREA') return;
-      const mod = e.ctrlKey || e.metaKey;
-      const s = useEditor.getState();
-      if (mod && e.key.toLowerCase() === 'z' && !e.shiftKey) {
+      if (e.key === '?') {
+        setHelp((h) => !h);
+        return;
+      }
+      if (e.key === 'Escape') setHelp(false);
+      const action = actions.find((a) => a.keys.some((k) => matches(e, k)));
+      if (action) {
         e.preventDefault();
-        s.undo();
-      } else if (mod && (e.key.toLowerCase() === 'y' || (e.key.toLowerCase() === 'z' && e.shiftKey))) {
-        e.preventDefault();
-        s.redo();
-      } else if (mod && e.key === 'Enter') {
-        e.preventDefault();
-        void s.run();
+        action.perform();
       }
     };
     window.addEventListener('keydown', onKey);
@@ -106,6 +141,7 @@ export function App() {
           <ParamsPanel />
         </div>
         <Toasts />
+        {help && <HelpPanel onClose={() => setHelp(false)} />}
       </div>
     </ReactFlowProvider>
   );

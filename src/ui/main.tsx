@@ -3,11 +3,13 @@ import { createRoot } from 'react-dom/client';
 import { App } from './App';
 import { DEFAULT_EXAMPLE, examples } from './examples';
 import { autosaved, startAutosave, useEditor } from './store';
+import { graphFromHash } from './share';
 
-// Restore the autosaved graph, or open the default example on a first visit.
+// A shared link wins, then the autosaved graph, then the default example on a first visit.
+const shared = graphFromHash(location.hash);
 const saved = autosaved();
 const state = useEditor.getState();
-if (!(saved && state.loadGraphJson(saved, 'autosave'))) {
+if (!(shared && state.loadGraphJson(shared, 'shared link')) && !(saved && state.loadGraphJson(saved, 'autosave'))) {
   const ex = examples.find((e) => e.file === DEFAULT_EXAMPLE) ?? examples[0];
   if (ex) state.loadGraphJson(ex.graph, ex.file);
 }

@@ -65,7 +65,18 @@ interface EditorState {
   checkpoint(): void;
   undo(): void;
   redo(): void;
+  /** The handle a wire is being dragged from, so compatible ports can light up. */
+  dragFrom?: { nodeId: string; handleId: string; handleType: 'source' | 'target' };
+  setDragFrom(from?: EditorState['dragFrom']): void;
+  /** Would a wire between these handles be accepted? (used to highlight while dragging) */
+  canWire(a: NonNullable<EditorState['dragFrom']>, nodeId: string, handleId: string): boolean;
+  copySelection(): void;
+  paste(offset?: { x: number; y: number }): void;
+  duplicateSelection(): void;
 }
+
+/** Copied nodes live in this module (and the system clipboard when allowed) as graph JSON. */
+let clipboard: Graph | undefined;
 
 const AUTOSAVE_KEY = 'backlit-studio:autosave';
 let toastSeq = 0;
@@ -219,6 +230,65 @@ export const useEditor = create<EditorState>()((set, get) => ({
     const previous = past[past.length - 1];
     restore(previous);
     set((s) => ({ past: s.past.slice(0, -1), future: [current, ...s.future] }));
+  },
+
+  setDragFrom(from) {
+    set({ dragFrom: from });
+  },
+
+  canWire(a, nodeId, handleId) {
+    const edge =
+      a.handleType === 'source'
+        ? { from: { node: a.nodeId, port: a.handleId }, to: { node: nodeId, port: handleId } }
+        : { from: { node: nodeId, port: handleId }, to: { node: a.nodeId, port: a.handleId } };
+    const graph = get().graph();
+    // An input that already has a wire still counts as compatible: dropping replaces it.
+    graph.edges = graph.edges.filter((e) => !(e.to.node === edge.to.node && e.to.port === edge.to.port));
+    return checkConnection(graph, registry, edge).ok;
+  },
+
+  copySelection() {
+    const graph = get().graph();
+    const selected = new Set(get().nodes.filter((n) => n.selected).map((n) => n.id));
+    if (!selected.size) return;
+    clipboard = {
+      ...graph,
+      nodes: graph.nodes.filter((n) => selected.has(n.id)),
+      edges: graph.edges.filter((e) => selected.has(e.from.node) && selected.has(e.to.node)),
+    };
+    void navigator.clipboard?.writeText(JSON.stringify(clipboard)).catch(() => undefined);
+    get().toast('info', `Copied ${clipboard.nodes.length} node(s).`);
+  },
+
+  paste(offset = { x: 40, y: 40 }) {
+    if (!clipboard?.nodes.length) return;
+    get().checkpoint();
+    const taken = new Set(get().nodes.map((n) => n.id));
+    const rename = new Map<string, string>();
+    for (const n of clipboard.nodes) {
+      let i = 1;
+      const base = n.id.replace(/-\d+$/, '');
+      while (taken.has(`${base}-${i}`)) i++;
+      taken.add(`${base}-${i}`);
+      rename.set(n.id, `${base}-${i}`);
+    }
+    const pasted = fromGraph({
+      ...clipboard,
+      nodes: clipboard.nodes.map((n) => ({ ...n, id: rename.get(n.id)!, position: { x: n.position.x + offset.x, y: n.position.y + offset.y } })),
+      edges: clipboard.edges.map((e) => ({ from: { ...e.from, node: rename.get(e.from.node)! }, to: { ...e.to, node: rename.get(e.to.node)! } })),
+    });
+    set((s) => ({
+      nodes: [...s.nodes.map((n) => ({ ...n, selected: false })), ...pasted.nodes.map((n) => ({ ...n, selected: true }))],
+      edges: [...s.edges, ...pasted.edges],
+    }));
+    // Paste again lands further along instead of on top of the last paste.
+    clipboard = { ...clipboard, nodes: clipboard.nodes.map((n) => ({ ...n, position: { x: n.position.x + offset.x, y: n.position.y + offset.y } })) };
+    revalidate();
+  },
+
+  duplicateSelection() {
+    get().copySelection();
+    get().paste();
   },
 
   redo() {

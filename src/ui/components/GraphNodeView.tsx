@@ -1,4 +1,5 @@
 import { memo } from 'react';
+import { useShallow } from 'zustand/react/shallow';
 import { Handle, Position, type NodeProps } from '@xyflow/react';
 import { PORT_KINDS, formatError, type PortView } from '../../engine';
 import { registry } from '../../worker/nodes';
@@ -24,6 +25,13 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
   const run = useEditor((s) => s.runState[id]);
   const views = useEditor((s) => s.views[id]);
   const problems = useEditor((s) => s.problems[id]);
+  // While a wire is dragged, each handle of this node says whether it would accept it.
+  const compat = useEditor(useShallow((s) => {
+    const from = s.dragFrom;
+    if (!from || !def) return undefined;
+    const ports = from.handleType === 'source' ? Object.keys(def.inputs) : Object.keys(def.outputs);
+    return Object.fromEntries(ports.map((p) => [p, from.nodeId !== id && s.canWire(from, id, p)]));
+  }));
   const upstreamViews = useEditor((s) => {
     const e = s.edges.find((x) => x.target === id && x.targetHandle === 'images');
     return e ? s.views[e.source]?.[e.sourceHandle ?? ''] : undefined;
@@ -36,6 +44,7 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
     );
   }
   const status = run?.status;
+  const dragType = useEditor.getState().dragFrom?.handleType;
   const error = run?.error ?? problems?.[0];
   return (
     <div className={`node ${selected ? 'selected' : ''} status-${status ?? 'idle'}`} data-testid={`node-${id}`}>
@@ -53,7 +62,7 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
         <div className="ports-in">
           {Object.entries(def.inputs).map(([port, spec]) => (
             <div className="port port-in" key={port} title={`${spec.kind}: ${PORT_KINDS[spec.kind].contract}`}>
-              <Handle type="target" position={Position.Left} id={port} className="handle" style={{ background: PORT_KINDS[spec.kind].color }} />
+              <Handle type="target" position={Position.Left} id={port} className={`handle ${compatClass(compat, port, 'target', dragType)}`} style={{ background: PORT_KINDS[spec.kind].color }} />
               <span>{spec.label}{spec.optional ? '' : ''}</span>
               <span className="port-kind">{spec.kind}</span>
             </div>
@@ -64,7 +73,7 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
             <div className="port port-out" key={port} title={`${spec.kind}: ${PORT_KINDS[spec.kind].contract}`}>
               <span className="port-kind">{spec.kind}</span>
               <span>{spec.label}</span>
-              <Handle type="source" position={Position.Right} id={port} className="handle" style={{ background: PORT_KINDS[spec.kind].color }} />
+              <Handle type="source" position={Position.Right} id={port} className={`handle ${compatClass(compat, port, 'source', dragType)}`} style={{ background: PORT_KINDS[spec.kind].color }} />
             </div>
           ))}
         </div>
@@ -113,6 +122,11 @@ function PortPreview({ view }: { view: PortView }) {
     default:
       return <div className="kv">{view.summary}</div>;
   }
+}
+
+function compatClass(compat: Record<string, boolean> | undefined, port: string, handleType: 'source' | 'target', dragType?: 'source' | 'target'): string {
+  if (!compat || dragType === handleType) return '';
+  return compat[port] ? 'compatible' : 'incompatible';
 }
 
 function categoryColor(category: string): string {

@@ -6,7 +6,7 @@ import { PORT_KINDS } from '../../engine';
 export const DRAG_MIME = 'application/x-backlit-node';
 
 /** Node palette from the registry: fuzzy search, click to add, or drag onto the canvas. */
-export function Palette({ onAdd }: { onAdd(type: string): void }) {
+export function Palette({ onAdd, autoFocus, onClose }: { onAdd(type: string): void; autoFocus?: boolean; onClose?(): void }) {
   const [query, setQuery] = useState('');
   const defs = registry.all();
   const fuse = useMemo(() => new Fuse(defs, { keys: ['title', 'type', 'description', 'category'], threshold: 0.4 }), [defs]);
@@ -20,8 +20,11 @@ export function Palette({ onAdd }: { onAdd(type: string): void }) {
         placeholder="Search nodes…"
         value={query}
         onChange={(e) => setQuery(e.target.value)}
+        autoFocus={autoFocus}
+        onBlur={() => onClose && setTimeout(onClose, 150)}
         onKeyDown={(e) => {
           if (e.key === 'Enter' && shown[0]) onAdd(shown[0].type);
+          if (e.key === 'Escape') onClose?.();
         }}
         data-testid="palette-search"
       />

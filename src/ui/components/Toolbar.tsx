@@ -1,4 +1,6 @@
-import { useRef } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import { actions } from '../actions';
+import { worker } from '../workerClient';
 import { examples } from '../examples';
 import { useEditor } from '../store';
 
@@ -59,9 +61,36 @@ export function Toolbar() {
           <button type="button" onClick={() => selectedId && void run([selectedId])} disabled={!selectedId} title="Run only the selected node and what it needs">Run to selected</button>
         </>
       )}
+      <button type="button" onClick={() => actions.find((a) => a.id === 'share')!.perform()} title="Copy a link that contains this graph" data-testid="share">Share</button>
+      <MemoryBadge />
       <span className="backend" data-testid="backend" title={backend ? `${backend.reason}\n${Object.entries(backend.measured).map(([k, v]) => `${k}: ${typeof v === 'number' ? `${v.toFixed(1)} ms` : v}`).join('\n')}` : backendError}>
         {backend ? `backend: ${backend.chosen}` : backendError ? 'backend: none' : 'backend: measuring…'}
       </span>
     </header>
+  );
+}
+
+/** Live tensor count and bytes held by the worker's tfjs backend (it must not grow across runs). */
+function MemoryBadge() {
+  const [mem, setMem] = useState<{ numTensors: number; numBytes: number }>();
+  const running = useEditor((s) => s.running);
+  useEffect(() => {
+    let alive = true;
+    const poll = async () => {
+      const m = await worker.memory();
+      if (alive) setMem(m);
+    };
+    void poll();
+    const timer = setInterval(poll, running ? 1000 : 4000);
+    return () => {
+      alive = false;
+      clearInterval(timer);
+    };
+  }, [running]);
+  if (!mem) return null;
+  return (
+    <span className="backend" title="Tensors and bytes held by the worker (cached node outputs included)" data-testid="memory">
+      {mem.numTensors} tensors · {(mem.numBytes / 2 ** 20).toFixed(1)} MB
+    </span>
   );
 }
