@@ -98,4 +98,44 @@ describe('editor', () => {
     expect(errors).toEqual([]);
     await page.close();
   });
+
+  it('round-trips a graph through a share link, lights up compatible ports while dragging, and opens the before/after viewer', async () => {
+    const { page, errors } = await openEditor();
+    await page.locator('[data-testid="node-brighten"] .node-header').click();
+    await page.getByTestId('param-stops').fill('2.5');
+    await page.getByTestId('share').click();
+    const url = page.url();
+    expect(url).toContain('#graph=');
+
+    // A fresh browser context (no autosave) opening the link gets the same graph, edited param included.
+    const other = await browser.newContext({ viewport: { width: 1400, height: 820 } });
+    const page2 = await other.newPage();
+    await page2.goto(url);
+    await page2.locator('.react-flow__node').first().waitFor();
+    expect(await nodeIds(page2)).toEqual(['load', 'brighten', 'save']);
+    await page2.locator('[data-testid="node-brighten"] .node-header').click();
+    expect(await page2.getByTestId('param-stops').inputValue()).toBe('2.5');
+    await other.close();
+
+    // While dragging from an ImageBatch output, ImageBatch inputs light up and nothing else does.
+    const src = (await page.locator('.react-flow__handle.source[data-nodeid="load"][data-handleid="images"]').boundingBox())!;
+    await page.mouse.move(src.x + src.width / 2, src.y + src.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(src.x + 120, src.y + 90, { steps: 4 });
+    const lit = await page.locator('.react-flow__handle.compatible').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-nodeid')}.${e.getAttribute('data-handleid')}`));
+    expect(lit.sort()).toEqual(['brighten.images', 'save.images']);
+    await screenshot(page, 'editor-dragging-wire');
+    await page.mouse.up();
+
+    await page.getByTestId('run').click();
+    await expect.poll(() => page.getByTestId('status-brighten').textContent(), { timeout: 60_000 }).toMatch(/^done/);
+    await page.locator('[data-testid="node-brighten"] canvas.thumb').first().click();
+    await page.getByTestId('viewer').locator('canvas').nth(1).waitFor();
+    await screenshot(page, 'editor-before-after');
+    await page.keyboard.press('?');
+    await page.getByTestId('help').waitFor();
+    expect(await page.getByTestId('help').textContent()).toContain('Duplicate selected nodes');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
 });

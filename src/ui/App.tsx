@@ -11,6 +11,7 @@ import { useEditor } from './store';
 import { registry } from '../worker/nodes';
 import { PORT_KINDS } from '../engine';
 import { HelpPanel } from './components/HelpPanel';
+import { CompareViewer } from './components/CompareViewer';
 import { actions, matches } from './actions';
 
 const nodeTypes = { backlit: GraphNodeView };
@@ -142,6 +143,7 @@ export function App() {
         </div>
         <Toasts />
         {help && <HelpPanel onClose={() => setHelp(false)} />}
+        <Viewer />
       </div>
     </ReactFlowProvider>
   );
@@ -161,6 +163,12 @@ function freeSpot(start: { x: number; y: number }, nodes: Array<{ position: { x:
     }
   }
   return start;
+}
+
+function Viewer() {
+  const request = useEditor((s) => s.viewer);
+  const openViewer = useEditor((s) => s.openViewer);
+  return request ? <CompareViewer request={request} onClose={() => openViewer(undefined)} /> : null;
 }
 
 /** Palette clicks add the node at the centre of the current view. */

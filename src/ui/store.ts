@@ -16,6 +16,7 @@ import { registry } from '../worker/nodes';
 import type { BackendReport } from '../worker/pickBackend';
 import { edgeId, fromFlowEdge, fromGraph, toGraph, type EditorNode } from './graphConvert';
 import { worker } from './workerClient';
+import type { CompareRequest } from './components/CompareViewer';
 
 export interface NodeRunState {
   status: NodeStatus;
@@ -70,6 +71,8 @@ interface EditorState {
   setDragFrom(from?: EditorState['dragFrom']): void;
   /** Would a wire between these handles be accepted? (used to highlight while dragging) */
   canWire(a: NonNullable<EditorState['dragFrom']>, nodeId: string, handleId: string): boolean;
+  viewer?: CompareRequest;
+  openViewer(request?: CompareRequest): void;
   copySelection(): void;
   paste(offset?: { x: number; y: number }): void;
   duplicateSelection(): void;
@@ -245,6 +248,10 @@ export const useEditor = create<EditorState>()((set, get) => ({
     // An input that already has a wire still counts as compatible: dropping replaces it.
     graph.edges = graph.edges.filter((e) => !(e.to.node === edge.to.node && e.to.port === edge.to.port));
     return checkConnection(graph, registry, edge).ok;
+  },
+
+  openViewer(request) {
+    set({ viewer: request });
   },
 
   copySelection() {

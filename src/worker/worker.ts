@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { Executor, type ExecutorEvent, type Graph, type RunSummary } from '../engine';
+import { Executor, thumbnail, type ExecutorEvent, type Graph, type ImageBatchValue, type RunSummary, type Thumbnail } from '../engine';
 import type { BackendName } from '../ml/backend';
 import { BrowserHost } from './browserHost';
 import { registry } from './nodes';
@@ -77,7 +77,17 @@ const api = {
     return Comlink.transfer(copy, [copy.buffer]);
   },
 
-  memory(): { numTensors: number; numBytes: number; backend: string } {
+  /** One image of a node's ImageBatch output at up to `maxSide` px, for the large before/after viewer. */
+  async image(nodeId: string, port: string, index: number, maxSide = 2048): Promise<Thumbnail | undefined> {
+    const value = executor.outputsOf(nodeId)?.[port] as ImageBatchValue | undefined;
+    const img = value?.kind === 'ImageBatch' ? value.images[index] : undefined;
+    if (!img) return undefined;
+    const t = await thumbnail(img.name, img.tensor, maxSide);
+    return Comlink.transfer(t, [t.rgba.buffer]);
+  },
+
+  memory(): { numTensors: number; numBytes: number; backend: string } | undefined {
+    if (!backend) return undefined; // tf.memory() throws before a backend is up
     const m = tf.memory();
     return { numTensors: m.numTensors, numBytes: m.numBytes, backend: tf.getBackend() };
   },

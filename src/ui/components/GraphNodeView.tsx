@@ -32,10 +32,12 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
     const ports = from.handleType === 'source' ? Object.keys(def.inputs) : Object.keys(def.outputs);
     return Object.fromEntries(ports.map((p) => [p, from.nodeId !== id && s.canWire(from, id, p)]));
   }));
-  const upstreamViews = useEditor((s) => {
+  const upstream = useEditor(useShallow((s) => {
     const e = s.edges.find((x) => x.target === id && x.targetHandle === 'images');
-    return e ? s.views[e.source]?.[e.sourceHandle ?? ''] : undefined;
-  });
+    return e ? { nodeId: e.source, port: e.sourceHandle ?? '' } : undefined;
+  }));
+  const upstreamViews = useEditor((s) => (upstream ? s.views[upstream.nodeId]?.[upstream.port] : undefined));
+  const openViewer = useEditor((s) => s.openViewer);
   if (!def) {
     return (
       <div className="node node-missing">
@@ -91,20 +93,23 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
         </div>
       )}
       {run?.logs?.length ? <div className="node-logs">{run.logs.slice(-3).map((l, i) => <div key={i}>{l}</div>)}</div> : null}
-      {views && Object.entries(views).map(([port, view]) => <PortPreview key={port} view={view} />)}
-      {data.type === 'output' && upstreamViews?.kind === 'ImageBatch' && <PortPreview view={upstreamViews} />}
+      {views &&
+        Object.entries(views).map(([port, view]) => (
+          <PortPreview key={port} view={view} onOpen={(index) => openViewer({ after: { nodeId: id, port, index }, before: upstream && upstreamViews?.kind === 'ImageBatch' ? { ...upstream, index } : undefined })} />
+        ))}
+      {data.type === 'output' && upstream && upstreamViews?.kind === 'ImageBatch' && <PortPreview view={upstreamViews} onOpen={(index) => openViewer({ after: { ...upstream, index } })} />}
       {data.type === 'output' && views?.files?.kind === 'Report' && <OutputFiles rows={views.files.rows} />}
     </div>
   );
 });
 
-function PortPreview({ view }: { view: PortView }) {
+function PortPreview({ view, onOpen }: { view: PortView; onOpen(index: number): void }) {
   switch (view.kind) {
     case 'ImageBatch':
       return (
         <div className="thumbs" data-testid="preview">
           {view.thumbs.map((t, i) => (
-            <Thumb key={i} thumb={t} />
+            <Thumb key={i} thumb={t} onClick={() => onOpen(i)} />
           ))}
           {view.count > view.thumbs.length && <span className="more">+{view.count - view.thumbs.length}</span>}
         </div>

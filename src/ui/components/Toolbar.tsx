@@ -78,7 +78,7 @@ function MemoryBadge() {
     let alive = true;
     const poll = async () => {
       const m = await worker.memory();
-      if (alive) setMem(m);
+      if (alive && m) setMem(m);
     };
     void poll();
     const timer = setInterval(poll, running ? 1000 : 4000);
