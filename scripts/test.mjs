@@ -15,6 +15,14 @@ if (!unitOnly) suites.push({ name: 'e2e (Chromium)', config: 'vitest.e2e.config.
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+
+// Strict TypeScript over the whole project counts as one check.
+if (!e2eOnly) {
+  console.log('=== typecheck (tsc --noEmit) ===');
+  const tsc = spawnSync('npx', ['tsc', '--noEmit', '-p', 'tsconfig.json'], { stdio: 'inherit' });
+  if (tsc.status === 0) passed += 1;
+  else failed += 1;
+}
 for (const s of suites) {
   console.log(`\n=== ${s.name} ===`);
   const r = spawnSync('npx', ['vitest', 'run', '--config', s.config, '--reporter=default', '--reporter=json', `--outputFile=${s.report}`], { stdio: 'inherit' });

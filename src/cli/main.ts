@@ -12,7 +12,10 @@ import {
   type ExecutorEvent,
   type Graph,
   type NodeRegistry,
+  type PortKind,
+  type PortView,
   type ReportValue,
+  viewOf,
 } from '../engine';
 import { useBackend, type BackendName } from '../ml/backend';
 import { loadNodeRegistry } from './loadNodes';
@@ -50,15 +53,25 @@ program
     const summary = await executor.run(graph, { signal: abort.signal, onEvent: (e) => progress?.onEvent(e) });
     progress?.stop();
     const written: Record<string, ReportValue['rows']> = {};
+    const values: Record<string, Record<string, PortView>> = {};
     for (const n of graph.nodes) {
-      const files = executor.outputsOf(n.id)?.files as ReportValue | undefined;
+      const outputs = executor.outputsOf(n.id);
+      const def = registry.get(n.type);
+      if (!outputs || !def) continue;
+      const files = outputs.files as ReportValue | undefined;
       if (files?.kind === 'Report') written[n.id] = files.rows;
+      // Numbers worth seeing without opening the editor: embeddings, residuals, scalars, reports.
+      for (const [port, spec] of Object.entries(def.outputs)) {
+        if (!SUMMARISED_KINDS.has(spec.kind) || port === 'files') continue;
+        (values[n.id] ??= {})[port] = await viewOf(spec.kind, outputs[port]);
+      }
     }
     const errors: ErrorInfo[] = [...summary.errors, ...Object.values(summary.nodes).flatMap((r) => (r.error && r.status === 'error' ? [r.error] : []))];
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ ok: summary.ok, graph: path.resolve(graphPath), backend: tf.getBackend(), outDir, elapsedMs: Math.round(summary.elapsedMs), nodes: summary.nodes, written, errors }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ok: summary.ok, graph: path.resolve(graphPath), backend: tf.getBackend(), outDir, elapsedMs: Math.round(summary.elapsedMs), nodes: summary.nodes, written, values, errors }, null, 2)}\n`);
     } else {
       for (const [id, rows] of Object.entries(written)) for (const r of rows) process.stdout.write(`${id}: wrote ${r.location}\n`);
+      for (const [id, ports] of Object.entries(values)) for (const [port, view] of Object.entries(ports)) process.stdout.write(`${id}.${port}: ${describeView(view)}\n`);
     }
     for (const e of errors) process.stderr.write(`error: ${formatError(e)}\n`);
     if (summary.cancelled) process.stderr.write('cancelled.\n');
@@ -112,6 +125,25 @@ program
       process.stdout.write('\n');
     }
   });
+
+const SUMMARISED_KINDS = new Set<PortKind>(['Embedding', 'Residual', 'Scalar', 'Text', 'Report', 'PromptPair']);
+
+function describeView(v: PortView): string {
+  switch (v.kind) {
+    case 'Embedding':
+      return `embedding in ${v.space}, D=${v.dim}, norm ${v.norm.toFixed(4)}${v.count !== undefined ? `, mean of ${v.count}` : ''}`;
+    case 'Residual':
+      return `residual in ${v.space}, D=${v.dim}: thr=<v_pos,r>=${v.thr.toFixed(4)}, cos(v_pos,v_neg)=${v.cosPosNeg.toFixed(4)}, |v_pos-v_neg|=${v.gap.toFixed(4)}`;
+    case 'Scalar':
+      return String(v.value);
+    case 'Text':
+      return v.value;
+    case 'Report':
+      return `${v.title}: ${v.rows.length} row(s)${v.rows.length ? `; first: ${JSON.stringify(v.rows[0])}` : ''}`;
+    default:
+      return JSON.stringify(v);
+  }
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

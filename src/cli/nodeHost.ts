@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { glob, isDynamicPattern } from 'tinyglobby';
+import { resolveHfSnapshot } from '../ml/clip/loadNode';
 import { BacklitError, hashString, type DecodedImage, type Host, type ImageFile, type WrittenFile } from '../engine';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -94,12 +95,40 @@ export class NodeHost implements Host {
     return new Uint8Array(buf);
   }
 
-  async writeFile(folder: string, name: string, bytes: Uint8Array, opts: { overwrite: boolean }): Promise<WrittenFile> {
+  async readModelFile(source: string, file: string): Promise<Uint8Array | undefined> {
+    const dir = await this.resolveModelDir(source);
+    const p = path.join(dir, file);
+    return (await exists(p)) ? new Uint8Array(await fs.readFile(p)) : undefined;
+  }
+
+  /** A folder (relative like image sources), else an `org/name` repo id in the Hugging Face cache. */
+  private async resolveModelDir(source: string): Promise<string> {
+    const bases = path.isAbsolute(source) ? [''] : this.baseDirs;
+    for (const base of bases) {
+      const full = path.resolve(base, source);
+      if ((await fs.stat(full).catch(() => undefined))?.isDirectory()) return full;
+    }
+    if (/^[\w.-]+\/[\w.-]+$/.test(source)) return resolveHfSnapshot(source);
+    throw new BacklitError({ code: 'node-failed', field: 'source', message: `Model folder "${source}" does not exist.`, fix: 'give a folder holding config.json and model.safetensors (relative to the graph file), or a Hugging Face repo id that is in the local cache.' });
+  }
+
+  async readFile(folder: string, name: string): Promise<Uint8Array | undefined> {
+    const p = path.join(this.outFolder(folder), name);
+    return (await exists(p)) ? new Uint8Array(await fs.readFile(p)) : undefined;
+  }
+
+  /** `folder` under the output root; refuses anything that would leave it. */
+  private outFolder(folder: string): string {
     const root = path.resolve(this.opts.outDir);
     const dir = path.resolve(root, folder);
     // A prefix test is not enough: "/out-evil" starts with "/out".
     const rel = path.relative(root, dir);
     if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) throw new Error(`output folder "${folder}" leaves the output root`);
+    return dir;
+  }
+
+  async writeFile(folder: string, name: string, bytes: Uint8Array, opts: { overwrite: boolean }): Promise<WrittenFile> {
+    const dir = this.outFolder(folder);
     await fs.mkdir(dir, { recursive: true });
     let finalName = name;
     if (!opts.overwrite) {

@@ -34,6 +34,13 @@ export interface Host {
   fingerprint(source: string): Promise<string>;
   decodeImage(bytes: Uint8Array, name: string): Promise<DecodedImage>;
   encodeImage(image: DecodedImage, format: 'png' | 'jpeg', quality: number): Promise<Uint8Array>;
+  /**
+   * One file of a model (e.g. `config.json`) from `source`: a local folder or Hugging Face cache
+   * entry (CLI), or a URL base (editor; also the hub where there is network). Undefined when absent.
+   */
+  readModelFile(source: string, file: string): Promise<Uint8Array | undefined>;
+  /** Reads back a file written with writeFile (checkpoints); undefined when absent. */
+  readFile(folder: string, name: string): Promise<Uint8Array | undefined>;
   /** Writes an output file into `folder` (relative to the run's output root); never overwrites unless asked. */
   writeFile(folder: string, name: string, bytes: Uint8Array, opts: { overwrite: boolean }): Promise<WrittenFile>;
 }

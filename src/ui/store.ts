@@ -24,7 +24,11 @@ export interface NodeRunState {
   error?: ErrorInfo;
   progress?: { step: number; total: number; message?: string };
   logs: string[];
+  /** Metrics reported with progress (loss terms), for live curves. */
+  series?: Array<Record<string, number>>;
 }
+
+const MAX_SERIES_POINTS = 2000;
 
 export interface Toast {
   id: number;
@@ -330,11 +334,18 @@ function applyEvents(events: ExecutorEvent[]) {
     const views = { ...s.views };
     for (const e of events) {
       if (e.type === 'run-start') {
-        for (const id of e.nodeIds) runState[id] = { status: 'queued', logs: [] };
+        for (const id of e.nodeIds) runState[id] = { status: 'queued', logs: [], series: undefined };
       } else if (e.type === 'status') {
         runState[e.nodeId] = { ...runState[e.nodeId], logs: runState[e.nodeId]?.logs ?? [], status: e.status, elapsedMs: e.elapsedMs, error: e.error, progress: e.status === 'running' ? undefined : runState[e.nodeId]?.progress };
       } else if (e.type === 'progress') {
-        runState[e.nodeId] = { ...runState[e.nodeId], progress: { step: e.step, total: e.total, message: e.message } };
+        const prev = runState[e.nodeId];
+        let series = prev?.series;
+        if (e.metrics) {
+          series = [...(series ?? []), { step: e.step, ...e.metrics }];
+          // Keep long runs cheap to draw: thin the history to every other point when it grows too long.
+          if (series.length > MAX_SERIES_POINTS) series = series.filter((_, i) => i % 2 === 0);
+        }
+        runState[e.nodeId] = { ...prev, progress: { step: e.step, total: e.total, message: e.message }, series };
       } else if (e.type === 'log') {
         const prev = runState[e.nodeId];
         runState[e.nodeId] = { ...prev, logs: [...(prev?.logs ?? []), e.message].slice(-20) };

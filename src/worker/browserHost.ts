@@ -89,6 +89,20 @@ export class BrowserHost implements Host {
     return new Uint8Array(await blob.arrayBuffer());
   }
 
+  async readModelFile(source: string, file: string): Promise<Uint8Array | undefined> {
+    // A URL base, a path on this server (e.g. models/my-clip), or a hub repo id (needs network).
+    const base = /^https?:\/\//.test(source) ? source : /^[\w.-]+\/[\w.-]+$/.test(source) && !source.startsWith('models/') ? `https://huggingface.co/${source}/resolve/main` : `${this.baseUrl}${source.replace(/^\.?\//, '')}`;
+    const res = await fetch(`${base.replace(/\/$/, '')}/${file}`);
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw new Error(`${file} could not be fetched from ${base} (HTTP ${res.status})`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  async readFile(folder: string, name: string): Promise<Uint8Array | undefined> {
+    const prefix = folder ? `${folder.replace(/\/$/, '')}/` : '';
+    return this.outputs.get(`mem:${prefix}${name}`);
+  }
+
   async writeFile(folder: string, name: string, bytes: Uint8Array, opts: { overwrite: boolean }): Promise<WrittenFile> {
     const prefix = folder ? `${folder.replace(/\/$/, '')}/` : '';
     let finalName = name;

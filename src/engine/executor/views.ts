@@ -1,12 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PortKind } from '../ports/kinds';
-import type { ImageBatchValue, EmbeddingValue, EmbeddingsValue, ReportValue } from '../ports/values';
+import type { ImageBatchValue, EmbeddingValue, EmbeddingsValue, ReportValue, ResidualValue } from '../ports/values';
 
 /** A small, transferable summary of one output for the editor (no tensors, no handles). */
 export type PortView =
   | { kind: 'ImageBatch'; count: number; thumbs: Thumbnail[] }
   | { kind: 'Embeddings'; space: string; shape: [number, number] }
   | { kind: 'Embedding'; space: string; dim: number; norm: number; count?: number }
+  | { kind: 'Residual'; space: string; dim: number; thr: number; cosPosNeg: number; gap: number }
   | { kind: 'Scalar'; value: number }
   | { kind: 'Text'; value: string }
   | { kind: 'Report'; title: string; rows: Array<Record<string, string | number>> }
@@ -43,6 +44,13 @@ export async function viewOf(kind: PortKind, value: unknown, thumbSize = 160): P
       const n = (await norm.data())[0];
       norm.dispose();
       return { kind, space: v.space, dim: v.tensor.shape[0], norm: n, count: v.count };
+    }
+    case 'Residual': {
+      const v = value as ResidualValue;
+      const stats = tf.tidy(() => tf.stack([tf.sum(tf.mul(v.vPos, v.vNeg)), tf.norm(tf.sub(v.vPos, v.vNeg))]));
+      const [cosPosNeg, gap] = await stats.data();
+      stats.dispose();
+      return { kind, space: v.space, dim: v.r.shape[0], thr: v.thr, cosPosNeg, gap };
     }
     case 'Scalar':
       return { kind, value: Number(value) };

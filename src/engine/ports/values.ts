@@ -27,6 +27,26 @@ export interface EmbeddingValue {
   tensor: tf.Tensor1D;
   /** How many items it summarises (means), for merging partial sums. */
   count?: number;
+  /** Unnormalised sum of the items (means), so shards of a big folder can be merged exactly. */
+  sum?: tf.Tensor1D;
+}
+
+/** The residual vector of RAVE: r = norm(v_pos − v_neg), thr = <v_pos, r>. */
+export interface ResidualValue {
+  kind: 'Residual';
+  space: string;
+  r: tf.Tensor1D;
+  vPos: tf.Tensor1D;
+  vNeg: tf.Tensor1D;
+  thr: number;
+}
+
+/** A learned prompt pair: row 0 = negative (backlit), row 1 = positive (well-lit), unit rows. */
+export interface PromptPairValue {
+  kind: 'PromptPair';
+  space: string;
+  mode: 'text' | 'latent';
+  prompts: tf.Tensor2D;
 }
 
 export interface ReportValue {

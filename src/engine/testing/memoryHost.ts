@@ -79,6 +79,15 @@ export class MemoryHost implements Host {
     return { name: finalName, location: `memory:${key(finalName)}`, bytes: bytes.byteLength, renamedFrom: finalName !== name ? name : undefined };
   }
 
+  /** Model files are input files under `<source>/<file>`. */
+  async readModelFile(source: string, file: string): Promise<Uint8Array | undefined> {
+    return this.files.get(`${source.replace(/\/+$/, '')}/${file}`);
+  }
+
+  async readFile(folder: string, name: string): Promise<Uint8Array | undefined> {
+    return this.written.get(folder ? `${folder.replace(/\/+$/, '')}/${name}` : name);
+  }
+
   /** A written output, decoded. */
   readWritten(key: string): DecodedImage {
     const bytes = this.written.get(key);

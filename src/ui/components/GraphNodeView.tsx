@@ -8,6 +8,7 @@ import { useEditor } from '../store';
 import { Thumb } from './Thumb';
 import { ImageDrop } from './ImageDrop';
 import { OutputFiles } from './OutputFiles';
+import { LossChart } from './LossChart';
 
 const STATUS_LABEL: Record<string, string> = {
   queued: 'queued',
@@ -92,6 +93,7 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
           {formatError({ ...error, nodeId: undefined, nodeType: undefined })}
         </div>
       )}
+      {run?.series && run.series.length > 1 && <LossChart series={run.series} />}
       {run?.logs?.length ? <div className="node-logs">{run.logs.slice(-3).map((l, i) => <div key={i}>{l}</div>)}</div> : null}
       {views &&
         Object.entries(views).map(([port, view]) => (
@@ -118,6 +120,12 @@ function PortPreview({ view, onOpen }: { view: PortView; onOpen(index: number): 
       return <div className="kv">‖v‖ = {view.norm.toFixed(4)} · D = {view.dim} · {view.space}{view.count !== undefined ? ` · n = ${view.count}` : ''}</div>;
     case 'Embeddings':
       return <div className="kv">{view.shape[0]} × {view.shape[1]} · {view.space}</div>;
+    case 'Residual':
+      return (
+        <div className="kv" title="thr = <v_pos, r>; cos(v_pos, v_neg) near 1 means the two sets look alike to this encoder">
+          r: D = {view.dim} · thr = {view.thr.toFixed(4)} · cos(v₊,v₋) = {view.cosPosNeg.toFixed(4)} · ‖v₊−v₋‖ = {view.gap.toFixed(4)}
+        </div>
+      );
     case 'Scalar':
       return <div className="kv">{view.value.toPrecision(5)}</div>;
     case 'Text':

@@ -1,0 +1,82 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { defineNode, type ImageBatchValue } from '../src/engine';
+
+/**
+ * Turns well-lit photos into plausible backlit ones, so paired data (and ground truth) exists
+ * offline. A simulation, not a physical model: a bright sky/sun glow behind the scene, the
+ * subject darkened through a soft mask, veiling glare that lowers contrast, and a warm cast.
+ */
+export default defineNode({
+  type: 'synthetic-backlight',
+  title: 'Synthetic Backlight',
+  category: 'Image',
+  description: 'Simulates backlighting on well-lit photos (sky glow, darkened subject via a soft mask, veiling glare, warm cast). Output names match the inputs, so the originals are ground truth.',
+  inputs: { images: { kind: 'ImageBatch', label: 'Well-lit images' } },
+  outputs: { images: { kind: 'ImageBatch', label: 'Backlit images' } },
+  params: z.object({
+    darkness: z.number().min(0).max(0.95).default(0.6).describe('How much the subject is darkened (0 = not at all).'),
+    glow: z.number().min(0).max(1).default(0.5).describe('Strength of the bright sky/sun glow behind the subject.'),
+    haze: z.number().min(0).max(0.8).default(0.2).describe('Veiling glare: lowers local contrast.'),
+    warmth: z.number().min(0).max(1).default(0.3).describe('Warm (sunset) colour cast of the glow.'),
+    seed: z.number().int().min(0).default(1).describe('Varies sun position and subject mask per image, reproducibly.'),
+  }),
+  async run({ inputs, params, ctx }) {
+    const batch = inputs.images as ImageBatchValue;
+    const images = batch.images.map((img, i) => {
+      ctx.progress(i, batch.images.length, { message: img.name });
+      const rand = mulberry32(params.seed * 7919 + i);
+      return { name: img.name, tensor: backlight(img.tensor, params, { sunX: 0.2 + 0.6 * rand(), sunY: 0.05 + 0.2 * rand(), subjectX: 0.35 + 0.3 * rand(), subjectY: 0.55 + 0.25 * rand(), subjectSize: 0.3 + 0.15 * rand() }) };
+    });
+    const value: ImageBatchValue = { kind: 'ImageBatch', images };
+    return { images: value };
+  },
+});
+
+interface Layout {
+  sunX: number;
+  sunY: number;
+  subjectX: number;
+  subjectY: number;
+  subjectSize: number;
+}
+
+export function backlight(image: tf.Tensor3D, p: { darkness: number; glow: number; haze: number; warmth: number }, l: Layout): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [h, w] = image.shape;
+    const ys = tf.linspace(0, 1, h).reshape([h, 1, 1]);
+    const xs = tf.linspace(0, 1, w).reshape([1, w, 1]);
+    const aspect = w / h;
+    // Soft elliptical subject mask, centred low in the frame (subjects stand in front of the light).
+    const dx = xs.sub(l.subjectX).mul(aspect);
+    const dy = ys.sub(l.subjectY);
+    const subject = tf.exp(dx.square().add(dy.square()).div(-2 * l.subjectSize * l.subjectSize));
+    // Glow: a sun disc's halo plus a sky gradient from the top; strongest where the subject is not.
+    const sdx = xs.sub(l.sunX).mul(aspect);
+    const sdy = ys.sub(l.sunY);
+    const halo = tf.exp(sdx.square().add(sdy.square()).div(-2 * 0.18 * 0.18));
+    const sky = tf.exp(ys.mul(-4));
+    const glow = halo.add(sky.mul(0.8)).mul(tf.scalar(1).sub(subject.mul(0.9))).mul(1.4 * p.glow).clipByValue(0, 1);
+    const tint = tf.tensor1d([1, 1 - 0.12 * p.warmth, 1 - 0.35 * p.warmth]).reshape([1, 1, 3]);
+    // Darken the subject more than its surroundings, with a gamma that crushes shadows.
+    const darken = tf.scalar(1).sub(subject.mul(p.darkness)).sub(p.darkness * 0.2);
+    const dark = image.pow(1 + p.darkness * 0.8).mul(darken.clipByValue(0.05, 1));
+    // Veiling glare: a flat bright wash that lowers contrast.
+    const veiled = dark.mul(1 - p.haze).add(tint.mul(p.haze * 0.35));
+    // Screen-blend the glow so highlights saturate like a blown-out sky.
+    const glowRgb = glow.mul(tint);
+    return tf.scalar(1).sub(tf.scalar(1).sub(veiled).mul(tf.scalar(1).sub(glowRgb))).clipByValue(0, 1) as tf.Tensor3D;
+  });
+}
+
+/** Small seeded PRNG: the same seed gives the same images on every machine. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

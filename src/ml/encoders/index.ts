@@ -1,0 +1,1 @@
+export { StatsEncoder, STATS_FEATURE_NAMES, type StatsEncoderOptions } from './stats';
