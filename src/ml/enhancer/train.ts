@@ -1,0 +1,61 @@
+import * as tf from '@tensorflow/tfjs';
+import type { EnhanceResult, EnhancerNet, PadMode } from './network';
+
+export type EnhancerLoss = (result: EnhanceResult, input: tf.Tensor4D) => tf.Scalar;
+
+export interface TrainStepOptions {
+  /** PyTorch-Adam-style L2 weight decay: adds wd·w to each gradient (METHODS.md uses 1e-3). */
+  weightDecay?: number;
+  /** Padding of the non-ResBlock convs; training uses zeros (default). */
+  padMode?: PadMode;
+  /**
+   * Split the batch into chunks of this many images and accumulate gradients (activation memory
+   * of one chunk instead of the whole batch: wasm's 4 GB heap holds ~1 image of 512² for
+   * backprop). Exact when the loss is a per-image mean (`lossReduction` 'mean', chunk losses
+   * weighted by chunk/N) or a per-image sum ('sum').
+   */
+  microBatch?: number;
+  lossReduction?: 'mean' | 'sum';
+}
+
+/**
+ * One optimisation step of the enhancer on `input` [N,H,W,3]: forward, loss, backward, update.
+ * The loss closure receives the forward result (L and I_out) and the input; every tensor it makes
+ * is released here. Returns the loss value.
+ */
+export function trainStep(net: EnhancerNet, optimizer: tf.Optimizer, input: tf.Tensor4D, loss: EnhancerLoss, opts: TrainStepOptions = {}): number {
+  const vars = net.trainableVariables();
+  const wd = opts.weightDecay ?? 0;
+  const n = input.shape[0];
+  const mb = Math.max(1, Math.min(n, opts.microBatch ?? n));
+  const padMode = opts.padMode ?? 'zero';
+  let total: tf.Scalar | null = null;
+  let acc: tf.NamedTensorMap | null = null;
+  for (let s = 0; s < n; s += mb) {
+    const k = Math.min(mb, n - s);
+    const weight = (opts.lossReduction ?? 'mean') === 'mean' ? k / n : 1;
+    const next = tf.tidy(() => {
+      const chunk = k === n ? input : tf.slice(input, [s, 0, 0, 0], [k, -1, -1, -1]);
+      const { value: v, grads } = tf.variableGrads(() => loss(net.forward(chunk, { padMode }), chunk), vars);
+      const g: tf.NamedTensorMap = {};
+      for (const w of vars) g[w.name] = acc ? tf.add(acc[w.name], tf.mul(grads[w.name], weight)) : tf.mul(grads[w.name], weight);
+      return { v: (total ? tf.add(total, tf.mul(v, weight)) : tf.mul(v, weight)) as tf.Scalar, g };
+    });
+    if (acc) tf.dispose(Object.values(acc));
+    if (total) total.dispose();
+    acc = next.g;
+    total = next.v;
+  }
+  const grads = acc as tf.NamedTensorMap;
+  const value = total as tf.Scalar;
+  tf.tidy(() => {
+    const final: tf.NamedTensorMap = {};
+    for (const w of vars) final[w.name] = wd > 0 ? tf.add(grads[w.name], tf.mul(w, wd)) : grads[w.name];
+    optimizer.applyGradients(final);
+  });
+  tf.dispose(Object.values(grads));
+  const out = value.dataSync()[0];
+  value.dispose();
+  if (!Number.isFinite(out)) throw new Error(`enhancer training loss is ${out}; lower the learning rate or check the loss inputs.`);
+  return out;
+}

@@ -1,0 +1,55 @@
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * Reflect padding of H and W (NHWC) with a correct gradient.
+ *
+ * tfjs 4.22's MirrorPad gradient just slices the centre of dy and drops the contributions of the
+ * mirrored border (checked: d/dx Σ mirrorPad(x) is all ones instead of 2s/4s on the edges), so
+ * ResBlocks trained through `tf.mirrorPad` would get wrong weight gradients. Forward uses the
+ * fast MirrorPad kernel; backward folds the border rows/columns of dy back onto their sources.
+ */
+export function reflectPad2d(x: tf.Tensor4D, p: number): tf.Tensor4D {
+  if (p === 0) return x;
+  const [, h, w] = x.shape;
+  if (p >= h || p >= w) {
+    throw new Error(`reflectPad2d: pad ${p} needs H and W > ${p} (got ${h}×${w}); use a larger image or zero padding.`);
+  }
+  // customGrad passes (…inputs, save); with one input the second argument is the save function.
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const input = args[0] as tf.Tensor4D;
+    const value = tf.mirrorPad(input, [[0, 0], [p, p], [p, p], [0, 0]], 'reflect');
+    return { value, gradFunc: (dy: tf.Tensor) => foldReflect(dy as tf.Tensor4D, p, h, w) };
+  });
+  return f(x) as tf.Tensor4D;
+}
+
+/** Adjoint of reflect padding along axis 1 then axis 2. */
+function foldReflect(dy: tf.Tensor4D, p: number, h: number, w: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const rows = foldAxis(dy, 1, p, h);
+    return foldAxis(rows, 2, p, w);
+  });
+}
+
+function foldAxis(dy: tf.Tensor4D, axis: 1 | 2, p: number, n: number): tf.Tensor4D {
+  const shape = dy.shape.slice() as [number, number, number, number];
+  const begin = [0, 0, 0, 0];
+  const size = shape.slice();
+  const sl = (start: number, len: number): tf.Tensor4D => {
+    begin[axis] = start;
+    size[axis] = len;
+    return tf.slice(dy, begin, size);
+  };
+  let out: tf.Tensor4D = sl(p, n);
+  // Padded index k<p mirrors source p−k (0-based source index p-k); after the centre, index p+n+k
+  // mirrors source n−2−k. Reverse the border block so row order matches its sources, then place it.
+  const top = tf.reverse(sl(0, p), axis); // sources 1..p
+  const bot = tf.reverse(sl(p + n, p), axis); // sources n-1-p..n-2
+  const padTop: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0]];
+  padTop[axis] = [1, n - 1 - p];
+  const padBot: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0]];
+  padBot[axis] = [n - 1 - p, 1];
+  out = tf.add(out, tf.pad(top, padTop));
+  out = tf.add(out, tf.pad(bot, padBot));
+  return out;
+}
