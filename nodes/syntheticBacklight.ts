@@ -56,13 +56,14 @@ export function backlight(image: tf.Tensor3D, p: { darkness: number; glow: numbe
     const sdy = ys.sub(l.sunY);
     const halo = tf.exp(sdx.square().add(sdy.square()).div(-2 * 0.18 * 0.18));
     const sky = tf.exp(ys.mul(-4));
-    const glow = halo.add(sky.mul(0.8)).mul(tf.scalar(1).sub(subject.mul(0.9))).mul(1.4 * p.glow).clipByValue(0, 1);
+    const glow = halo.add(sky.mul(0.6)).mul(tf.scalar(1).sub(subject)).square().mul(p.glow).clipByValue(0, 1);
     const tint = tf.tensor1d([1, 1 - 0.12 * p.warmth, 1 - 0.35 * p.warmth]).reshape([1, 1, 3]);
-    // Darken the subject more than its surroundings, with a gamma that crushes shadows.
-    const darken = tf.scalar(1).sub(subject.mul(p.darkness)).sub(p.darkness * 0.2);
-    const dark = image.pow(1 + p.darkness * 0.8).mul(darken.clipByValue(0.05, 1));
-    // Veiling glare: a flat bright wash that lowers contrast.
-    const veiled = dark.mul(1 - p.haze).add(tint.mul(p.haze * 0.35));
+    // The camera exposes for the bright background: everything is underexposed (a gamma that crushes
+    // shadows plus a gain below 1), the subject in front of the light most of all.
+    const darken = tf.scalar(1 - 0.45 * p.darkness).sub(subject.mul(0.5 * p.darkness));
+    const dark = image.pow(1 + p.darkness).mul(darken.clipByValue(0.03, 1));
+    // Veiling glare: a faint flat wash that lowers contrast.
+    const veiled = dark.mul(1 - p.haze).add(tint.mul(p.haze * 0.15));
     // Screen-blend the glow so highlights saturate like a blown-out sky.
     const glowRgb = glow.mul(tint);
     return tf.scalar(1).sub(tf.scalar(1).sub(veiled).mul(tf.scalar(1).sub(glowRgb))).clipByValue(0, 1) as tf.Tensor3D;

@@ -1,0 +1,79 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { defineNode, type ImageBatchValue, type NamedImage } from '../src/engine';
+import { EnhancerNet } from '../src/ml/enhancer/network';
+import { enhanceFast, enhanceTiled } from '../src/ml/enhancer/inference';
+import { decodeEnhancer, decodeEnhancerTfjs } from '../src/ml/training/enhancerFiles';
+
+/**
+ * Applies an enhancer at native resolution: a trained one from the Enhancer Trainer, or weights
+ * from a file (our .safetensors, a tfjs model.json, or the released CLIP-LIT/RAVE .pth — those
+ * are never bundled: point `weights` at your copy).
+ */
+export default defineNode({
+  type: 'enhance',
+  title: 'Enhance',
+  category: 'Image',
+  description: 'Enhances images with a trained enhancer (input) or a weights file (.safetensors, model.json, or released CLIP-LIT/RAVE .pth). Full resolution, tiled (exact, bounded memory) or fast (illumination at reduced resolution).',
+  inputs: {
+    images: { kind: 'ImageBatch', label: 'Images' },
+    enhancer: { kind: 'Enhancer', label: 'Enhancer', optional: true },
+  },
+  outputs: {
+    images: { kind: 'ImageBatch', label: 'Enhanced' },
+    enhancer: { kind: 'Enhancer', label: 'Enhancer' },
+  },
+  params: z.object({
+    weights: z.string().default('').describe('Weights file when no enhancer is wired: path to .safetensors, .pth, or a folder with model.json (relative to the graph).'),
+    mode: z.enum(['tiled', 'full', 'fast']).default('tiled').describe('tiled = exact full-resolution result with bounded memory; fast = illumination map at 1/factor resolution.'),
+    tile: z.number().int().min(64).max(4096).default(512).describe('Tile side in px (tiled mode).'),
+    fastFactor: z.number().int().min(2).max(16).default(2).describe('Downscale factor of the illumination map (fast mode).'),
+  }),
+  externalKey: async (params) => params.weights,
+  async run({ inputs, params, ctx }) {
+    const batch = inputs.images as ImageBatchValue;
+    let net = inputs.enhancer as EnhancerNet | undefined;
+    if (!net) {
+      if (!params.weights) ctx.fail('weights', 'No enhancer is wired and no weights file is set.', 'wire an Enhancer Trainer, or set weights to a .safetensors/.pth file or a tfjs model folder.');
+      net = await loadWeights(params.weights, ctx.host.readModelFile.bind(ctx.host), (field, msg, fix) => ctx.fail(field, msg, fix));
+    }
+    const images: NamedImage[] = [];
+    for (let i = 0; i < batch.images.length; i++) {
+      ctx.throwIfCancelled();
+      const img = batch.images[i];
+      ctx.progress(i, batch.images.length, { message: img.name });
+      const x = img.tensor.expandDims(0) as tf.Tensor4D;
+      const result = params.mode === 'fast' ? enhanceFast(net, x, { factor: params.fastFactor }) : params.mode === 'tiled' ? enhanceTiled(net, x, { tile: params.tile }) : net.forward(x, { padMode: 'reflect' });
+      images.push({ name: img.name, tensor: result.out.squeeze([0]) as tf.Tensor3D });
+      tf.dispose([x, result.out, result.L]);
+      await tf.nextFrame();
+    }
+    ctx.progress(batch.images.length, batch.images.length);
+    const value: ImageBatchValue = { kind: 'ImageBatch', images };
+    return { images: value, enhancer: net };
+  },
+});
+
+async function loadWeights(
+  weights: string,
+  read: (source: string, file: string) => Promise<Uint8Array | undefined>,
+  fail: (field: string, message: string, fix: string) => never,
+): Promise<EnhancerNet> {
+  const slash = weights.lastIndexOf('/');
+  const dir = slash >= 0 ? weights.slice(0, slash) || '/' : '.';
+  const file = slash >= 0 ? weights.slice(slash + 1) : weights;
+  try {
+    if (!/\.(pth|pt|safetensors)$/.test(file)) {
+      // A folder with a tfjs export (model.json + weights.bin).
+      const [modelJson, bin] = await Promise.all([read(weights, 'model.json'), read(weights, 'weights.bin')]);
+      if (!modelJson || !bin) return fail('weights', `"${weights}" is neither a .safetensors/.pth file nor a folder with model.json and weights.bin.`, 'point it at an exported enhancer.');
+      return decodeEnhancerTfjs(new TextDecoder().decode(modelJson), bin);
+    }
+    const bytes = await read(dir, file);
+    if (!bytes) return fail('weights', `"${weights}" was not found.`, 'check the path (relative to the graph file); released CLIP-LIT/RAVE weights are not bundled, download them yourself.');
+    return decodeEnhancer(file, bytes).net;
+  } catch (err) {
+    if ((err as { info?: unknown }).info) throw err;
+    return fail('weights', `"${weights}" could not be loaded: ${(err as Error).message}`, 'use a file saved by Backlit Studio or a released CLIP-LIT/RAVE enhancement checkpoint.');
+  }
+}

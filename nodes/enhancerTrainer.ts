@@ -1,0 +1,144 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { canonicalJson, defineNode, hashString, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
+import type { ImageEncoder } from '../src/ml/encoder';
+import { EnhancerNet } from '../src/ml/enhancer/network';
+import { decodeEnhancer, encodeEnhancer, encodeEnhancerTfjs, type TrainingState } from '../src/ml/training/enhancerFiles';
+import { TrainingDiverged, trainEnhancer } from '../src/ml/training/enhancerTraining';
+import { promptGuidance, residualGuidance, type Guidance } from '../src/ml/training/guidance';
+
+/**
+ * Trains the enhancement network guided by a residual vector (RAVE) or a prompt pair (CLIP-LIT,
+ * latent prompts), with the identity loss through the encoder, after a reconstruction warm-up.
+ * Checkpoints atomically every `checkpointEvery` steps and resumes from them.
+ */
+export default defineNode({
+  type: 'enhancer-trainer',
+  title: 'Enhancer Trainer',
+  category: 'Training',
+  description: 'Trains the CLIP-LIT/RAVE enhancement network on backlit images, guided by a Residual (RAVE) or a PromptPair, with an identity loss; optional paired ground truth adds L1 + SSIM. Checkpoints and resumes.',
+  inputs: {
+    images: { kind: 'ImageBatch', label: 'Backlit images' },
+    encoder: { kind: 'Encoder', label: 'Encoder' },
+    residual: { kind: 'Residual', label: 'Residual guidance', optional: true },
+    prompts: { kind: 'PromptPair', label: 'Prompt guidance', optional: true },
+    groundTruth: { kind: 'ImageBatch', label: 'Ground truth (paired)', optional: true },
+    init: { kind: 'Enhancer', label: 'Start from', optional: true, description: 'Fine-tune these weights instead of a fresh network.' },
+  },
+  outputs: {
+    enhancer: { kind: 'Enhancer', label: 'Enhancer' },
+    report: { kind: 'Report', label: 'Training report' },
+  },
+  params: z.object({
+    iterations: z.number().int().min(1).max(1_000_000).default(60).describe('Total training steps, warm-up included (paper: thousands).'),
+    warmupIterations: z.number().int().min(0).max(1_000_000).default(10).describe('Reconstruction-only steps first (paper: 1000).'),
+    lr: z.number().positive().max(1).default(5e-4).describe('Adam learning rate (paper: 2e-5 over ~50k steps; higher for short runs).'),
+    weightDecay: z.number().min(0).max(1).default(1e-3),
+    batchSize: z.number().int().min(1).max(64).default(2).describe('Images per step (paper: 8).'),
+    imageSize: z.number().int().min(16).max(1024).default(64).describe('Training resolution (paper: 512; wasm memory limits it).'),
+    guidanceWeight: z.number().min(0).default(1920).describe('Guidance loss weight (RAVE: 6·320 = 1920; CLIP-LIT prompts: 320).'),
+    identityWeight: z.number().min(0).default(22.5).describe('Identity loss weight (0.9·25).'),
+    pixelWeight: z.number().min(0).default(0).describe('L1 + (1 − SSIM) to ground truth (paired regime only).'),
+    augment: z.boolean().default(true).describe('Random flips, transposes and 90° rotations.'),
+    seed: z.number().int().min(0).default(0),
+    microBatch: z.number().int().min(1).max(64).default(1).describe('Backprop this many images at a time (memory; same gradient).'),
+    checkpoint: z.string().regex(/^([\w.-]+\.safetensors)?$/, 'a file name ending in .safetensors, or empty').default('').describe('Checkpoint file in the output folder ("" = none).'),
+    checkpointEvery: z.number().int().min(0).default(20),
+    resume: z.boolean().default(true).describe('Continue from the checkpoint when it belongs to this run.'),
+    exportAs: z.string().regex(/^[\w.-]*$/, 'letters, digits, "-", "_" and "." only').default('').describe('Also export <name>.safetensors and <name>-tfjs/model.json + weights.bin.'),
+  }),
+  async run({ inputs, params, ctx }) {
+    const images = inputs.images as ImageBatchValue;
+    const encoder = inputs.encoder as ImageEncoder;
+    const residual = inputs.residual as ResidualValue | undefined;
+    const prompts = inputs.prompts as PromptPairValue | undefined;
+    const truth = inputs.groundTruth as ImageBatchValue | undefined;
+    if (!residual && !prompts) ctx.fail('residual', 'No guidance is connected.', 'wire a Residual Vector (RAVE) or a Prompt Learner output into the trainer.');
+    if (residual && prompts) ctx.fail('prompts', 'Both a residual and a prompt pair are connected.', 'keep one guidance input.');
+    if (params.warmupIterations > params.iterations) ctx.fail('warmupIterations', `Warm-up (${params.warmupIterations}) is longer than the run (${params.iterations}).`, 'lower warmupIterations or raise iterations.');
+    const guidance: Guidance = residual ? residualGuidance(residual.r, residual.thr, residual.space) : promptGuidance(prompts!.prompts, prompts!.space, prompts!.mode);
+    if (guidance.space !== encoder.space) {
+      ctx.fail(residual ? 'residual' : 'prompts', `The guidance lives in "${guidance.space}" but the encoder is "${encoder.space}".`, 'compute the guidance with the same Encoder node that feeds the trainer.');
+    }
+    let targets: tf.Tensor3D[] | undefined;
+    if (truth) {
+      const byName = new Map(truth.images.map((im) => [im.name, im.tensor]));
+      const missing = images.images.filter((im) => !byName.has(im.name)).map((im) => im.name);
+      if (missing.length) ctx.fail('groundTruth', `No ground truth named like ${missing.slice(0, 3).join(', ')}.`, 'pairs are matched by file name; give both folders the same names.');
+      targets = images.images.map((im) => byName.get(im.name)!);
+    }
+    if (params.pixelWeight > 0 && !targets) ctx.fail('pixelWeight', 'A pixel loss needs ground truth.', 'wire paired ground-truth images, or set pixelWeight to 0.');
+
+    // Identifies "this run": a checkpoint of another run (other data or settings) is never resumed.
+    const guidanceKey = residual ? `${residual.space}:${residual.thr.toFixed(6)}` : `${prompts!.space}:${prompts!.mode}`;
+    const { iterations: _i, checkpointEvery: _c, resume: _r, exportAs: _e, ...runParams } = params;
+    const runId = hashString(canonicalJson({ runParams, images: images.images.map((im) => im.name), truth: truth?.images.map((im) => im.name), guidanceKey, encoder: encoder.space, init: Boolean(inputs.init) }));
+
+    let net: EnhancerNet | undefined;
+    let resumeState: TrainingState | undefined;
+    if (params.checkpoint) {
+      const existing = await ctx.host.readFile('', params.checkpoint);
+      if (existing) {
+        const decoded = decodeEnhancer(params.checkpoint, existing);
+        if (params.resume && decoded.state?.metadata.run === runId) {
+          net = decoded.net;
+          resumeState = decoded.state;
+          ctx.log(`resuming from ${params.checkpoint} at step ${resumeState.step}`);
+        } else {
+          decoded.net.dispose();
+          // Never lose trained weights: keep the previous file beside the new run's.
+          await ctx.host.writeFile('', `${params.checkpoint}.prev`, existing, { overwrite: true });
+          ctx.log(`${params.checkpoint} ${params.resume ? 'belongs to a different run' : 'exists'}; kept it as ${params.checkpoint}.prev and started fresh.`);
+        }
+      }
+    }
+    net ??= inputs.init ? cloneNet(inputs.init as EnhancerNet) : EnhancerNet.create(params.seed);
+
+    const written: ReportValue['rows'] = [];
+    const save = async (step: number, optimizer: TrainingState['optimizer']) => {
+      if (!params.checkpoint) return;
+      const bytes = encodeEnhancer(net!, { step, optimizer, metadata: { run: runId, iterations: String(params.iterations) } });
+      await ctx.host.writeFile('', params.checkpoint, bytes, { overwrite: true });
+    };
+    try {
+      const result = await trainEnhancer(
+        net,
+        encoder,
+        guidance,
+        { inputs: images.images.map((im) => im.tensor), targets },
+        params,
+        {
+          signal: ctx.signal,
+          onStep: (step, total, metrics) => ctx.progress(step, total, { message: step <= params.warmupIterations ? 'warm-up' : 'guided', metrics }),
+          saveCheckpoint: ({ step, optimizer }) => save(step, optimizer),
+        },
+        resumeState,
+      );
+      ctx.throwIfCancelled();
+      if (params.exportAs) {
+        const st = await ctx.host.writeFile('', `${params.exportAs}.safetensors`, encodeEnhancer(net), { overwrite: false });
+        const tfjs = await encodeEnhancerTfjs(net);
+        const mj = await ctx.host.writeFile(`${params.exportAs}-tfjs`, 'model.json', new TextEncoder().encode(tfjs.modelJson), { overwrite: true });
+        const wb = await ctx.host.writeFile(`${params.exportAs}-tfjs`, 'weights.bin', tfjs.weightsBin, { overwrite: true });
+        for (const w of [st, mj, wb]) written.push({ name: w.name, location: w.location, bytes: w.bytes });
+      }
+      const report: ReportValue = {
+        kind: 'Report',
+        title: 'Training',
+        rows: [{ steps: result.steps, resumedFrom: result.resumedFrom, guidedBy: guidance.label, encoder: encoder.space, ...result.last }, ...written],
+      };
+      return { enhancer: net, report };
+    } catch (err) {
+      net.dispose();
+      if (err instanceof TrainingDiverged) {
+        ctx.fail('lr', `${err.message}.`, params.checkpoint ? `the last good checkpoint (${params.checkpoint}) is kept; lower lr and run again.` : 'lower lr; set a checkpoint file to keep progress.');
+      }
+      throw err;
+    }
+  },
+});
+
+function cloneNet(source: EnhancerNet): EnhancerNet {
+  const sd = new Map([...source.stateDict()].map(([k, t]) => [k, { ...t, storage: 'FloatStorage' }]));
+  return EnhancerNet.fromStateDict(sd);
+}

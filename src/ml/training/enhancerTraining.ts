@@ -1,0 +1,224 @@
+import * as tf from '@tensorflow/tfjs';
+import type { ImageEncoder } from '../encoder';
+import type { EnhancerNet } from '../enhancer/network';
+import { trainStep } from '../enhancer/train';
+import { encoderIdentityLoss, l1Loss, reconstructionLoss, ssimLoss, IDENTITY_WEIGHTS_MAIN } from '../losses';
+import { resizeImages } from '../image';
+import { registerWasmTrainingKernels } from '../kernels';
+import type { Guidance } from './guidance';
+import type { TrainingState } from './enhancerFiles';
+
+/** Defaults follow METHODS.md where it gives them; `iterations` and `imageSize` are small for interactive use. */
+export interface EnhancerTrainingConfig {
+  iterations: number;
+  /** Reconstruction warm-up steps (identity loss only) before guidance starts. */
+  warmupIterations: number;
+  lr: number;
+  weightDecay: number;
+  batchSize: number;
+  /** Training images are resized to imageSize × imageSize (paper: 512). */
+  imageSize: number;
+  /** Weight of the guidance loss (paper, RAVE: 6 · 320 = 1920; CLIP-LIT: 320). */
+  guidanceWeight: number;
+  /** Weight of the identity (content) loss (paper: 0.9 · 25 = 22.5). */
+  identityWeight: number;
+  /** Weight of L1 + (1 − SSIM) to paired ground truth; 0 = unsupervised. */
+  pixelWeight: number;
+  /** Random flips, transposes and 90° rotations (METHODS.md's set, minus zoom). */
+  augment: boolean;
+  seed: number;
+  /** Save a checkpoint every this many steps (0 = only at the end). */
+  checkpointEvery: number;
+  /** Split each batch into chunks of this many images (bounded memory; exact gradient). */
+  microBatch: number;
+}
+
+export interface TrainingCallbacks {
+  signal?: AbortSignal;
+  onStep?(step: number, total: number, metrics: Record<string, number>): void;
+  /** Persists a checkpoint (atomically; the trainer never writes half a file). */
+  saveCheckpoint?(state: { step: number; optimizer: TrainingState['optimizer'] }): Promise<void>;
+}
+
+export interface TrainingResult {
+  steps: number;
+  last: Record<string, number>;
+  /** Step the run started from (> 0 when resumed). */
+  resumedFrom: number;
+}
+
+export class TrainingDiverged extends Error {}
+
+/** Deterministic per-step randomness: a resumed run draws the same batches as an uninterrupted one. */
+export function stepRandom(seed: number, step: number): () => number {
+  let a = (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Same random flip/transpose/rotation for an image and its ground truth. */
+function augmentPair(x: tf.Tensor3D, y: tf.Tensor3D | undefined, rand: () => number): [tf.Tensor3D, tf.Tensor3D | undefined] {
+  const ops: Array<(t: tf.Tensor3D) => tf.Tensor3D> = [];
+  if (rand() < 0.5) ops.push((t) => tf.reverse(t, 1));
+  if (rand() < 0.5) ops.push((t) => tf.reverse(t, 0));
+  if (rand() < 0.3) ops.push((t) => tf.transpose(t, [1, 0, 2]));
+  if (rand() < 0.3) ops.push((t) => tf.reverse(tf.transpose(t, [1, 0, 2]), 1)); // 90° rotation
+  const apply = (t: tf.Tensor3D) => ops.reduce((acc, op) => op(acc), t);
+  return [apply(x), y ? apply(y) : undefined];
+}
+
+/**
+ * Trains `net` (in place) on backlit images with a guidance (residual vector or prompt pair), the
+ * identity loss through the encoder's intermediate features, optional pixel loss to ground truth,
+ * after a reconstruction warm-up. Checkpoints through `saveCheckpoint`; resumes from `resume`.
+ */
+export async function trainEnhancer(
+  net: EnhancerNet,
+  encoder: ImageEncoder,
+  guidance: Guidance,
+  data: { inputs: tf.Tensor3D[]; targets?: tf.Tensor3D[] },
+  config: EnhancerTrainingConfig,
+  callbacks: TrainingCallbacks = {},
+  resume?: TrainingState,
+): Promise<TrainingResult> {
+  if (guidance.space !== encoder.space) {
+    throw new Error(`the guidance lives in "${guidance.space}" but the encoder is "${encoder.space}"; compute the guidance with the same encoder.`);
+  }
+  if (data.targets && data.targets.length !== data.inputs.length) throw new Error(`${data.inputs.length} inputs but ${data.targets.length} ground-truth images; pairs must line up.`);
+  registerWasmTrainingKernels(); // wasm lacks the conv filter gradient; no-op on other backends
+  const size = config.imageSize;
+  // Resize every training image once; each step only augments.
+  const inputs = data.inputs.map((t) => tf.tidy(() => resizeImages(t.expandDims(0) as tf.Tensor4D, size, size, { filter: 'bilinear' }).squeeze([0]) as tf.Tensor3D));
+  const targets = data.targets?.map((t) => tf.tidy(() => resizeImages(t.expandDims(0) as tf.Tensor4D, size, size, { filter: 'bilinear' }).squeeze([0]) as tf.Tensor3D));
+  if (!resume) reviveDeadIllumination(net, inputs);
+  const optimizer = tf.train.adam(config.lr);
+  const vars = net.trainableVariables();
+  const start = resume?.step ?? 0;
+  try {
+    if (resume?.optimizer?.size) await restoreAdam(optimizer, vars, resume.optimizer);
+    let last: Record<string, number> = {};
+    for (let step = start; step < config.iterations; step++) {
+      if (callbacks.signal?.aborted) {
+        // Keep the progress of a cancelled run: the next run resumes exactly here.
+        if (step > start && callbacks.saveCheckpoint) await callbacks.saveCheckpoint({ step, optimizer: await adamState(optimizer, vars) });
+        break;
+      }
+      const rand = stepRandom(config.seed, step);
+      const batchIdx = Array.from({ length: Math.min(config.batchSize, inputs.length) }, () => Math.floor(rand() * inputs.length));
+      const pairs = batchIdx.map((i) => (config.augment ? augmentPair(inputs[i], targets?.[i], rand) : ([inputs[i], targets?.[i]] as const)));
+      const x = tf.stack(pairs.map((p) => p[0])) as tf.Tensor4D;
+      const y = targets ? (tf.stack(pairs.map((p) => p[1]!)) as tf.Tensor4D) : undefined;
+      for (const p of pairs) for (const t of p) if (t && !inputs.includes(t) && !targets?.includes(t)) t.dispose();
+      const warm = step < config.warmupIterations;
+      const parts: Record<string, tf.Scalar> = {};
+      const batchN = x.shape[0];
+      let loss: number;
+      try {
+        loss = trainStep(
+          net,
+          optimizer,
+          x,
+          (res, input) => {
+            if (warm) return keepPart(parts, 'reconstruction', reconstructionLoss(encoder, res.out, input), input.shape[0] / batchN);
+            const g = keepPart(parts, 'guidance', tf.mul(guidance.loss(encoder.encodeImages(res.out, 'loss')), config.guidanceWeight), input.shape[0] / batchN);
+            const id = keepPart(parts, 'identity', tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), config.identityWeight), input.shape[0] / batchN);
+            let total = tf.add(g, id);
+            if (y && config.pixelWeight > 0) {
+              // Micro-batching is off when a pixel loss is on, so `input` is the whole batch and matches `y`.
+              const px = keepPart(parts, 'pixel', tf.mul(tf.add(l1Loss(res.out, y), ssimLoss(res.out, y)), config.pixelWeight), 1);
+              total = tf.add(total, px);
+            }
+            return total as tf.Scalar;
+          },
+          { weightDecay: config.weightDecay, microBatch: y && config.pixelWeight > 0 ? undefined : config.microBatch },
+        );
+      } catch (err) {
+        // Only a non-finite loss is divergence; anything else is a real error and keeps its message.
+        if (/loss is (NaN|-?Infinity)/.test((err as Error).message)) throw new TrainingDiverged(`training diverged at step ${step + 1}: ${(err as Error).message}`);
+        throw err;
+      } finally {
+        tf.dispose([x, y]);
+      }
+      last = { loss };
+      for (const [k, t] of Object.entries(parts)) {
+        last[k] = (await t.data())[0];
+        t.dispose();
+      }
+      callbacks.onStep?.(step + 1, config.iterations, last);
+      const done = step + 1 === config.iterations;
+      if (callbacks.saveCheckpoint && (done || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0))) {
+        await callbacks.saveCheckpoint({ step: step + 1, optimizer: await adamState(optimizer, vars) });
+      }
+      await tf.nextFrame(); // lets cancellation and progress messages through
+    }
+    return { steps: config.iterations, last, resumedFrom: start };
+  } finally {
+    optimizer.dispose();
+    tf.dispose([...inputs, ...(targets ?? [])]);
+  }
+}
+
+/**
+ * A fresh network (conv weights N(0, 0.02), zero biases) has L ≈ 1e-4 or 0 everywhere, so
+ * I / (L + 1e-9) clamps to white and no gradient passes the clamp: neither the warm-up nor the
+ * guidance could ever move it (the reference re-initialises when PSNR(input, output) < 8). Such a
+ * network starts from the identity instead: the illumination head's bias = 1 gives L ≈ 1, out ≈ in.
+ * Trained weights (fine-tuning, resuming) have a live L and are left alone.
+ */
+function reviveDeadIllumination(net: EnhancerNet, inputs: tf.Tensor3D[]): void {
+  const bias = net.weights.get('cond_add1.bias');
+  if (!bias || inputs.length === 0) return;
+  const maxL = tf.tidy(() => tf.max(net.illumination(tf.stack(inputs.slice(0, 2)) as tf.Tensor4D)).dataSync()[0]);
+  if (maxL < 1e-2) tf.tidy(() => bias.assign(tf.onesLike(bias)));
+}
+
+/**
+ * Keeps a loss term past the gradient tape so its value can be reported; `share` is the chunk's
+ * fraction of the batch, so micro-batched terms add up to the batch mean like the total does.
+ */
+function keepPart(parts: Record<string, tf.Scalar>, name: string, value: tf.Scalar, share: number): tf.Scalar {
+  const prev = parts[name];
+  const weighted = tf.mul(value, share) as tf.Scalar;
+  parts[name] = tf.keep(prev ? (tf.add(prev, weighted) as tf.Scalar) : weighted);
+  prev?.dispose();
+  return value;
+}
+
+/** Adam's moments keyed by the parameter's own name (variable names carry a per-instance prefix). */
+async function adamState(optimizer: tf.AdamOptimizer, vars: tf.Variable[]): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
+  const weights = await optimizer.getWeights();
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const w of weights) {
+    const key = stableName(w.name, vars);
+    out.set(key, { shape: w.tensor.shape, data: (await w.tensor.data()) as Float32Array });
+  }
+  return out;
+}
+
+async function restoreAdam(optimizer: tf.AdamOptimizer, vars: tf.Variable[], state: Map<string, { shape: number[]; data: Float32Array }>): Promise<void> {
+  const byStable = new Map(vars.map((v) => [paramName(v.name), v.name]));
+  const named: Array<{ name: string; tensor: tf.Tensor }> = [];
+  for (const [key, t] of state) {
+    // "iter" is Adam's step counter; the rest are "<param>/m" and "<param>/v".
+    const m = /^(.*)\/(m|v)$/.exec(key);
+    const name = m ? `${byStable.get(m[1]) ?? m[1]}/${m[2]}` : key;
+    named.push({ name, tensor: tf.tensor(t.data, t.shape) });
+  }
+  await optimizer.setWeights(named);
+}
+
+function paramName(variableName: string): string {
+  return variableName.replace(/^enhancer\d+\//, '');
+}
+
+function stableName(weightName: string, vars: tf.Variable[]): string {
+  for (const v of vars) {
+    if (weightName === `${v.name}/m` || weightName === `${v.name}/v`) return `${paramName(v.name)}/${weightName.slice(v.name.length + 1)}`;
+  }
+  return weightName;
+}
