@@ -75,6 +75,8 @@ interface EditorState {
   setDragFrom(from?: EditorState['dragFrom']): void;
   /** Would a wire between these handles be accepted? (used to highlight while dragging) */
   canWire(a: NonNullable<EditorState['dragFrom']>, nodeId: string, handleId: string): boolean;
+  /** Bumped when a whole graph is loaded, so the canvas fits it into view. */
+  fitRequest: number;
   viewer?: CompareRequest;
   openViewer(request?: CompareRequest): void;
   copySelection(): void;
@@ -93,6 +95,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   edges: [],
   meta: { name: 'Untitled' },
   running: false,
+  fitRequest: 0,
   runState: {},
   views: {},
   problems: {},
@@ -172,7 +175,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
     }
     const { nodes, edges, meta } = fromGraph(result.graph);
     get().checkpoint();
-    set({ nodes, edges, meta, runState: {}, views: {}, selectedId: undefined });
+    set((s) => ({ nodes, edges, meta, runState: {}, views: {}, selectedId: undefined, fitRequest: s.fitRequest + 1 }));
     revalidate();
     if (result.errors.length) get().toast('error', `${origin} loaded with ${result.errors.length} problem(s): ${formatError(result.errors[0])}`);
     return true;
