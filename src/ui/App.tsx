@@ -29,15 +29,16 @@ function Canvas() {
       return kind ? { ...e, style: { stroke: PORT_KINDS[kind].color, strokeWidth: 2 } } : e;
     });
   }, [edges, nodeTypesById]);
+  const [quickAdd, setQuickAdd] = useState<{ x: number; y: number; flow: { x: number; y: number } }>();
+  const flow = useReactFlow();
+  const wrapper = useRef<HTMLDivElement>(null);
   const fitRequest = useEditor((s) => s.fitRequest);
   useEffect(() => {
     // After React Flow has measured the new nodes.
     const t = setTimeout(() => void flow.fitView({ padding: 0.15 }), 50);
     return () => clearTimeout(t);
   }, [fitRequest, flow]);
-  const [quickAdd, setQuickAdd] = useState<{ x: number; y: number; flow: { x: number; y: number } }>();
-  const flow = useReactFlow();
-  const wrapper = useRef<HTMLDivElement>(null);
+
 
   const onConnectEnd = useCallback(
     (_: MouseEvent | TouchEvent, state: FinalConnectionState) => {
