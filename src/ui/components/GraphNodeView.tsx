@@ -100,7 +100,6 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
           <PortPreview key={port} view={view} onOpen={(index) => openViewer({ after: { nodeId: id, port, index }, before: upstream && upstreamViews?.kind === 'ImageBatch' ? { ...upstream, index } : undefined })} />
         ))}
       {data.type === 'output' && upstream && upstreamViews?.kind === 'ImageBatch' && <PortPreview view={upstreamViews} onOpen={(index) => openViewer({ after: { ...upstream, index } })} />}
-      {data.type === 'output' && views?.files?.kind === 'Report' && <OutputFiles rows={views.files.rows} />}
     </div>
   );
 });
@@ -130,11 +129,40 @@ function PortPreview({ view, onOpen }: { view: PortView; onOpen(index: number): 
       return <div className="kv">{view.value.toPrecision(5)}</div>;
     case 'Text':
       return <div className="kv">{view.value}</div>;
-    case 'Report':
-      return null;
+    case 'Report': {
+      // Rows that name a written file become download links; the rest is a small table.
+      const files = view.rows.filter((r) => typeof r.location === 'string');
+      const table = view.rows.filter((r) => typeof r.location !== 'string');
+      return (
+        <>
+          {table.length > 0 && <ReportTable rows={table} />}
+          {files.length > 0 && <OutputFiles rows={files} />}
+        </>
+      );
+    }
     default:
       return <div className="kv">{view.summary}</div>;
   }
+}
+
+function ReportTable({ rows }: { rows: Array<Record<string, string | number>> }) {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))].slice(0, 8);
+  const fmt = (v: string | number | undefined) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : (v ?? ''));
+  return (
+    <div className="report nodrag nowheel" data-testid="report">
+      <table>
+        <thead>
+          <tr>{columns.map((c) => <th key={c}>{c}</th>)}</tr>
+        </thead>
+        <tbody>
+          {rows.slice(0, 12).map((r, i) => (
+            <tr key={i}>{columns.map((c) => <td key={c}>{fmt(r[c])}</td>)}</tr>
+          ))}
+        </tbody>
+      </table>
+      {rows.length > 12 && <div className="more">+{rows.length - 12} rows</div>}
+    </div>
+  );
 }
 
 function compatClass(compat: Record<string, boolean> | undefined, port: string, handleType: 'source' | 'target', dragType?: 'source' | 'target'): string {
