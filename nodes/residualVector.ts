@@ -25,14 +25,18 @@ export default defineNode({
     const vPos = tf.tidy(() => tf.div(pos.tensor, tf.norm(pos.tensor))) as tf.Tensor1D;
     const vNeg = tf.tidy(() => tf.div(neg.tensor, tf.norm(neg.tensor))) as tf.Tensor1D;
     const diff = tf.sub(vPos, vNeg);
-    const gap = (await tf.norm(diff).data())[0];
+    const gapT = tf.norm(diff);
+    const gap = (await gapT.data())[0];
+    gapT.dispose();
     if (!(gap > 1e-6)) {
       tf.dispose([vPos, vNeg, diff]);
       ctx.fail('wellLit', 'The well-lit and backlit means are identical, so there is no direction between them.', 'feed two different image sets (well-lit and backlit).');
     }
     const r = tf.tidy(() => tf.div(diff, gap)) as tf.Tensor1D;
     diff.dispose();
-    const thr = (await tf.sum(tf.mul(vPos, r)).data())[0];
+    const thrT = tf.tidy(() => tf.sum(tf.mul(vPos, r)));
+    const thr = (await thrT.data())[0];
+    thrT.dispose();
     const residual: ResidualValue = { kind: 'Residual', space: pos.space, r, vPos, vNeg, thr };
     if (params.saveAs) {
       const json = JSON.stringify({ space: pos.space, dim: r.shape[0], thr, r: Array.from(await r.data()), vPos: Array.from(await vPos.data()), vNeg: Array.from(await vNeg.data()), counts: { wellLit: pos.count, backlit: neg.count } });
