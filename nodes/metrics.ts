@@ -1,0 +1,116 @@
+import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { defineNode, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
+import type { ImageEncoder } from '../src/ml/encoder';
+import { indexByName, listNames, reportCsv, rgbOf, unmatched } from '../src/ml/interpret';
+import { colorMetrics, raveMetrics } from '../src/ml/metrics';
+
+/** CLIP's logit scale in RAVE/CLIP-LIT: logits = 100·cos. */
+const LOGIT_SCALE = 100;
+
+type Row = ReportValue['rows'][number];
+
+/**
+ * Evaluates enhanced images: full-reference PSNR/SSIM against ground truth, exactly as RAVE's
+ * compute_metrics.py (gray) plus colour variants; no-reference scores in the guidance space.
+ */
+export default defineNode({
+  type: 'metrics',
+  title: 'Metrics',
+  category: 'Analysis',
+  description:
+    "Scores enhanced images. With ground truth (paired by file name): PSNR and SSIM on gray images exactly as RAVE's compute_metrics.py (cv2 gray of BGR data, SSIM range = max − min of the enhanced image), plus colour PSNR/SSIM. Without: <E(x), r> against thr (residual + encoder) and CLIP's well-lit probability softmax(100·cos)[positive] (prompts + encoder). Per image and mean; saveAs writes CSV + JSON. LPIPS is not computed: no maintained JS implementation or bundled AlexNet-LPIPS weights exist on npm.",
+  inputs: {
+    images: { kind: 'ImageBatch', label: 'Enhanced images' },
+    groundTruth: { kind: 'ImageBatch', label: 'Ground truth', optional: true, description: 'Paired by file name (extension ignored when needed); same sizes.' },
+    residual: { kind: 'Residual', label: 'Residual', optional: true, description: 'For the no-reference score <E(x), r> vs thr.' },
+    prompts: { kind: 'PromptPair', label: 'Prompts', optional: true, description: 'For the well-lit probability softmax(100·cos(E(x), p))[positive].' },
+    encoder: { kind: 'Encoder', label: 'Encoder', optional: true, description: 'Needed for the no-reference scores: the encoder of the residual/prompts.' },
+  },
+  outputs: { report: { kind: 'Report', label: 'Metrics' } },
+  params: z.object({
+    preprocess: z.enum(['dataset', 'loss']).default('dataset').describe('No-reference scores: encoder preprocessing (dataset = as the set means behind r; loss = as the guidance loss).'),
+    saveAs: z.string().regex(/^[\w.-]*$/, 'letters, digits, "-", "_" and "." only').default('').describe('Also write <name>.csv and <name>.json to the output folder ("" = no files).'),
+  }),
+  async run({ inputs, params, ctx }) {
+    const batch = inputs.images as ImageBatchValue;
+    const truth = inputs.groundTruth as ImageBatchValue | undefined;
+    const residual = inputs.residual as ResidualValue | undefined;
+    const prompts = inputs.prompts as PromptPairValue | undefined;
+    const encoder = inputs.encoder as ImageEncoder | undefined;
+    if (!truth && !residual && !prompts) ctx.fail('groundTruth', 'Nothing to score against.', 'wire ground-truth images (full-reference PSNR/SSIM), or a residual/prompt pair plus their encoder (no-reference scores).');
+    if ((residual || prompts) && !encoder) ctx.fail('encoder', `A ${residual ? 'residual' : 'prompt pair'} is wired but no encoder: the images must be embedded to be scored in its space.`, 'wire the Encoder node that computed it.');
+    for (const [field, v] of [['residual', residual], ['prompts', prompts]] as const) {
+      if (!v || !encoder) continue;
+      if (v.space !== encoder.space) ctx.fail(field, `The ${field} lives in "${v.space}" but the encoder is "${encoder.space}".`, 'wire the Encoder node that computed it.');
+      const dim = field === 'residual' ? residual!.r.shape[0] : prompts!.prompts.shape[1];
+      if (dim !== encoder.dim) ctx.fail(field, `The ${field} has ${dim} dimensions but the encoder's embeddings have ${encoder.dim}.`, 'wire the Encoder node that computed it.');
+    }
+    let pairs: ReturnType<typeof indexByName<{ name: string; tensor: tf.Tensor3D }>> | undefined;
+    if (truth) {
+      pairs = indexByName(truth.images);
+      const missing = unmatched(batch.images, pairs);
+      if (missing.length) {
+        ctx.fail('groundTruth', `No ground truth named like ${listNames(missing)} (of ${batch.images.length} enhanced image(s); ground truth: ${listNames(truth.images.map((i) => i.name))}).`, 'pairs are matched by file name: give the enhanced images and their ground truth the same names (extensions may differ).');
+      }
+    }
+
+    const rPos = residual && tf.tidy(() => tf.div(residual.r, tf.norm(residual.r)).reshape([-1, 1]) as tf.Tensor2D);
+    const pT = prompts && tf.tidy(() => tf.div(prompts.prompts, tf.norm(prompts.prompts, 'euclidean', 1, true)).transpose() as tf.Tensor2D);
+    const rows: Row[] = [];
+    try {
+      for (let i = 0; i < batch.images.length; i++) {
+        ctx.throwIfCancelled();
+        const img = batch.images[i];
+        ctx.progress(i, batch.images.length, { message: img.name });
+        const row: Row = { name: img.name };
+        if (pairs) {
+          const gt = pairs.get(img.name)!;
+          const [gh, gw] = gt.tensor.shape;
+          const [h, w] = img.tensor.shape;
+          if (gh !== h || gw !== w) ctx.fail('groundTruth', `"${img.name}" is ${w}×${h} but its ground truth "${gt.name}" is ${gw}×${gh}.`, 'evaluate at the ground truth\'s size (load both with the same maxSide, and enhance at native resolution).');
+          const [g, e] = await Promise.all([rgbOf(gt.tensor), rgbOf(img.tensor)]);
+          const gray = raveMetrics(g, e);
+          const color = colorMetrics(g, e);
+          Object.assign(row, { PSNR: gray.psnr, SSIM: gray.ssim, 'PSNR rgb': color.psnr, 'SSIM rgb': color.ssim });
+        }
+        if (encoder && (rPos || pT)) {
+          const scores = tf.tidy(() => {
+            const e = encoder.encodeImages(img.tensor.expandDims(0) as tf.Tensor4D, params.preprocess);
+            const parts: tf.Tensor[] = [];
+            if (rPos) parts.push(tf.matMul(e, rPos).reshape([1]));
+            if (pT) parts.push(tf.softmax(tf.matMul(e, pT).mul(LOGIT_SCALE)).reshape([2]).slice([1], [1]));
+            return tf.concat(parts);
+          });
+          const s = Array.from(await scores.data());
+          scores.dispose();
+          if (residual) Object.assign(row, { '<E,r>': s[0], '<E,r>−thr': s[0] - residual.thr });
+          if (prompts) row['P(well-lit)'] = s[rPos ? 1 : 0];
+          await tf.nextFrame();
+        }
+        rows.push(row);
+      }
+    } finally {
+      tf.dispose([rPos, pT].filter((t): t is tf.Tensor2D => t !== undefined));
+    }
+    ctx.progress(batch.images.length, batch.images.length);
+    const mean: Row = { name: 'mean' };
+    for (const key of Object.keys(rows[0] ?? {})) {
+      if (key === 'name') continue;
+      mean[key] = rows.reduce((s, r) => s + (r[key] as number), 0) / rows.length;
+    }
+    const table = rows.length ? [...rows, mean] : rows;
+    const written: Row[] = [];
+    if (params.saveAs) {
+      const json = JSON.stringify({ thr: residual?.thr, space: encoder?.space, rows: table }, null, 1);
+      for (const [name, text] of [[`${params.saveAs}.csv`, reportCsv(table)], [`${params.saveAs}.json`, json]]) {
+        const w = await ctx.host.writeFile('', name, new TextEncoder().encode(text), { overwrite: false });
+        if (w.renamedFrom) ctx.log(`${w.renamedFrom} exists; wrote ${w.name} instead.`);
+        written.push({ name: w.name, location: w.location, bytes: w.bytes });
+      }
+    }
+    const what = [truth && 'vs ground truth (RAVE gray PSNR/SSIM + colour)', residual && `<E(x), r> vs thr ${residual.thr.toFixed(4)}`, prompts && 'P(well-lit)'].filter(Boolean).join('; ');
+    const report: ReportValue = { kind: 'Report', title: `Metrics of ${batch.images.length} image(s): ${what}`, rows: [...table, ...written] };
+    return { report };
+  },
+});
