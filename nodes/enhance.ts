@@ -56,9 +56,15 @@ export default defineNode({
 
 async function loadWeights(
   weights: string,
-  read: (source: string, file: string) => Promise<Uint8Array | undefined>,
+  readModelFile: (source: string, file: string) => Promise<Uint8Array | undefined>,
   fail: (field: string, message: string, fix: string) => never,
 ): Promise<EnhancerNet> {
+  // A host reports a folder that does not exist as its own error (NodeHost: field "source", worded
+  // for CLIP folders); for this node that is simply a weights file that is not there.
+  const read = (source: string, file: string) => readModelFile(source, file).catch((err: unknown) => {
+    if ((err as { info?: unknown }).info) return undefined;
+    throw err;
+  });
   const slash = weights.lastIndexOf('/');
   const dir = slash >= 0 ? weights.slice(0, slash) || '/' : '.';
   const file = slash >= 0 ? weights.slice(slash + 1) : weights;

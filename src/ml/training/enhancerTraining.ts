@@ -41,6 +41,7 @@ export interface TrainingCallbacks {
 }
 
 export interface TrainingResult {
+  /** Steps completed in total (fewer than `iterations` when cancelled). */
   steps: number;
   last: Record<string, number>;
   /** Step the run started from (> 0 when resumed). */
@@ -68,7 +69,8 @@ function augmentPair(x: tf.Tensor3D, y: tf.Tensor3D | undefined, rand: () => num
   if (rand() < 0.5) ops.push((t) => tf.reverse(t, 0));
   if (rand() < 0.3) ops.push((t) => tf.transpose(t, [1, 0, 2]));
   if (rand() < 0.3) ops.push((t) => tf.reverse(tf.transpose(t, [1, 0, 2]), 1)); // 90° rotation
-  const apply = (t: tf.Tensor3D) => ops.reduce((acc, op) => op(acc), t);
+  // tidy: chained ops would otherwise leave their intermediate tensors behind.
+  const apply = (t: tf.Tensor3D) => (ops.length ? tf.tidy(() => ops.reduce((acc, op) => op(acc), t)) : t);
   return [apply(x), y ? apply(y) : undefined];
 }
 
@@ -102,6 +104,7 @@ export async function trainEnhancer(
   try {
     if (resume?.optimizer?.size) await restoreAdam(optimizer, vars, resume.optimizer);
     let last: Record<string, number> = {};
+    let completed = start; // steps completed (less than iterations when cancelled)
     for (let step = start; step < config.iterations; step++) {
       if (callbacks.signal?.aborted) {
         // Keep the progress of a cancelled run: the next run resumes exactly here.
@@ -124,9 +127,13 @@ export async function trainEnhancer(
           optimizer,
           x,
           (res, input) => {
-            if (warm) return keepPart(parts, 'reconstruction', reconstructionLoss(encoder, res.out, input), input.shape[0] / batchN);
-            const g = keepPart(parts, 'guidance', tf.mul(guidance.loss(encoder.encodeImages(res.out, 'loss')), config.guidanceWeight), input.shape[0] / batchN);
-            const id = keepPart(parts, 'identity', tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), config.identityWeight), input.shape[0] / batchN);
+            const share = input.shape[0] / batchN;
+            // trainStep weights each chunk's loss by its share of the batch (exact for per-image means);
+            // the identity loss sums over the batch (METHODS.md: Σ_batch), so a chunk's sum is scaled up
+            // by 1/share: the same gradient whatever microBatch is.
+            if (warm) return keepPart(parts, 'reconstruction', tf.div(reconstructionLoss(encoder, res.out, input), share) as tf.Scalar, share);
+            const g = keepPart(parts, 'guidance', tf.mul(guidance.loss(encoder.encodeImages(res.out, 'loss')), config.guidanceWeight), share);
+            const id = keepPart(parts, 'identity', tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), config.identityWeight / share), share);
             let total = tf.add(g, id);
             if (y && config.pixelWeight > 0) {
               // Micro-batching is off when a pixel loss is on, so `input` is the whole batch and matches `y`.
@@ -138,6 +145,7 @@ export async function trainEnhancer(
           { weightDecay: config.weightDecay, microBatch: y && config.pixelWeight > 0 ? undefined : config.microBatch },
         );
       } catch (err) {
+        tf.dispose(Object.values(parts));
         // Only a non-finite loss is divergence; anything else is a real error and keeps its message.
         if (/loss is (NaN|-?Infinity)/.test((err as Error).message)) throw new TrainingDiverged(`training diverged at step ${step + 1}: ${(err as Error).message}`);
         throw err;
@@ -149,6 +157,7 @@ export async function trainEnhancer(
         last[k] = (await t.data())[0];
         t.dispose();
       }
+      completed = step + 1;
       callbacks.onStep?.(step + 1, config.iterations, last);
       const done = step + 1 === config.iterations;
       if (callbacks.saveCheckpoint && (done || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0))) {
@@ -156,7 +165,7 @@ export async function trainEnhancer(
       }
       await tf.nextFrame(); // lets cancellation and progress messages through
     }
-    return { steps: config.iterations, last, resumedFrom: start };
+    return { steps: completed, last, resumedFrom: start };
   } finally {
     optimizer.dispose();
     tf.dispose([...inputs, ...(targets ?? [])]);
@@ -196,20 +205,30 @@ async function adamState(optimizer: tf.AdamOptimizer, vars: tf.Variable[]): Prom
   for (const w of weights) {
     const key = stableName(w.name, vars);
     out.set(key, { shape: w.tensor.shape, data: (await w.tensor.data()) as Float32Array });
+    if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose(); // the step counter is a fresh scalar; the moments are the optimizer's own
   }
   return out;
 }
 
+/**
+ * tfjs' Adam pairs moments with variables by position, not by name: its step counter first, then
+ * every m, then every v, in the order of the gradients (`vars`). So the saved moments are put in
+ * that order by name, whatever order the file holds them in.
+ */
 async function restoreAdam(optimizer: tf.AdamOptimizer, vars: tf.Variable[], state: Map<string, { shape: number[]; data: Float32Array }>): Promise<void> {
-  const byStable = new Map(vars.map((v) => [paramName(v.name), v.name]));
   const named: Array<{ name: string; tensor: tf.Tensor }> = [];
-  for (const [key, t] of state) {
-    // "iter" is Adam's step counter; the rest are "<param>/m" and "<param>/v".
-    const m = /^(.*)\/(m|v)$/.exec(key);
-    const name = m ? `${byStable.get(m[1]) ?? m[1]}/${m[2]}` : key;
+  const take = (key: string, name: string) => {
+    const t = state.get(key);
+    if (!t) throw new Error(`the checkpoint's optimizer state has no "${key}"; it does not belong to this network (resume: false starts fresh).`);
     named.push({ name, tensor: tf.tensor(t.data, t.shape) });
+  };
+  try {
+    take('iter', 'iter');
+    for (const kind of ['m', 'v']) for (const v of vars) take(`${paramName(v.name)}/${kind}`, `${v.name}/${kind}`);
+    await optimizer.setWeights(named);
+  } finally {
+    tf.dispose(named.map((n) => n.tensor)); // setWeights made variables of them (sharing the data)
   }
-  await optimizer.setWeights(named);
 }
 
 function paramName(variableName: string): string {
