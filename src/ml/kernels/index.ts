@@ -1,2 +1,6 @@
-export { registerWasmTrainingKernels, conv2dBackpropFilterNHWC, conv2dBackpropInputNHWC } from './wasmTraining';
+export {
+  registerWasmTrainingKernels, conv2dBackpropFilterNHWC, conv2dBackpropFilterLegacy, conv2dBackpropInputNHWC,
+  setTrainingKernelImpl, getTrainingKernelImpl, type TrainingKernelImpl,
+} from './wasmTraining';
 export { reflectPad2d } from './reflectPad';
+export { activationGrad, heapKernelsAvailable, reflectFold, sliceRows, splitChannels } from './heapKernels';

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import { reflectFold } from './heapKernels';
+import { getTrainingKernelImpl } from './wasmTraining';
 
 /**
  * Reflect padding of H and W (NHWC) with a correct gradient.
@@ -6,7 +8,9 @@ import * as tf from '@tensorflow/tfjs';
  * tfjs 4.22's MirrorPad gradient just slices the centre of dy and drops the contributions of the
  * mirrored border (checked: d/dx Σ mirrorPad(x) is all ones instead of 2s/4s on the edges), so
  * ResBlocks trained through `tf.mirrorPad` would get wrong weight gradients. Forward uses the
- * fast MirrorPad kernel; backward folds the border rows/columns of dy back onto their sources.
+ * fast MirrorPad kernel; backward folds the border rows/columns of dy back onto their sources
+ * (one pass on the heap via `reflectFold`; the composite slice/reverse/pad version under the
+ * 'legacy' kernel implementation).
  */
 export function reflectPad2d(x: tf.Tensor4D, p: number): tf.Tensor4D {
   if (p === 0) return x;
@@ -18,7 +22,10 @@ export function reflectPad2d(x: tf.Tensor4D, p: number): tf.Tensor4D {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const input = args[0] as tf.Tensor4D;
     const value = tf.mirrorPad(input, [[0, 0], [p, p], [p, p], [0, 0]], 'reflect');
-    return { value, gradFunc: (dy: tf.Tensor) => foldReflect(dy as tf.Tensor4D, p, h, w) };
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor) => (getTrainingKernelImpl() === 'legacy' ? foldReflect(dy as tf.Tensor4D, p, h, w) : reflectFold(dy as tf.Tensor4D, p)),
+    };
   });
   return f(x) as tf.Tensor4D;
 }

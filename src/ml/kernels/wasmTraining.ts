@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { filterColumns, heapKernelsAvailable, sliceRows } from './heapKernels';
 
 /**
  * Training kernels for tfjs's wasm backend.
@@ -6,13 +7,19 @@ import * as tf from '@tensorflow/tfjs';
  * tfjs-backend-wasm 4.22 has no `Conv2DBackpropFilter`, so any conv weight gradient throws there.
  * Its `Conv2DBackpropInput` exists but is a naive loop ~10× slower than the forward conv
  * (measured: 1200 ms vs 114 ms, 256², 64→64), which would dominate training. We register:
- * - `Conv2DBackpropFilter`: transposed im2col (channels-first shifted slices) + one matMul per
- *   row chunk, so the big reduction (N·H·W) runs inside XNNPACK's GEMM;
- * - `Conv2DBackpropInput` (stride 1, dilation 1): a forward conv of the padded `dy` with the
- *   180°-rotated, in/out-swapped filter — the wasm forward conv is XNNPACK-fast. Other strides
- *   fall back to the backend's own kernel.
- * Both are composed from tfjs ops that wasm has; kernels may return a `Tensor` (the engine
- * accepts it as-is), and all intermediates are released by `tf.tidy`.
+ * - `Conv2DBackpropFilter`: one GEMM per chunk of output rows, cols [kh·kw·ci, rows·ow] × dy —
+ *   the transposed im2col is written by a JS kernel straight from the heap (`heapKernels.ts`),
+ *   so the big reduction (N·H·W) runs inside XNNPACK's GEMM and nothing else touches the data
+ *   more than once. (The first version built cols from 9 `tf.slice`s + concat per chunk; wasm's
+ *   Slice copies its whole input out of the heap on every call, which made the filter gradient
+ *   ~4× the cost of the forward conv — kept as `conv2dBackpropFilterLegacy`.)
+ * - `Conv2DBackpropInput` (stride 1, dilation 1): a forward conv of `dy` with the 180°-rotated,
+ *   in/out-swapped filter and explicit padding — the wasm forward conv is XNNPACK-fast. Other
+ *   strides fall back to the backend's own kernel.
+ * - `Identity`: shares the buffer (refcount) instead of copying it; the engine clones every
+ *   tensor it saves for backprop through Identity, so on stock wasm each taped activation
+ *   existed twice.
+ * `setTrainingKernelImpl('legacy')` switches back to the original behaviour (benchmarks).
  */
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -26,7 +33,7 @@ interface ConvAttrs {
 }
 
 /** Cap on the im2col buffer per chunk (floats), so 512² batch-8 training does not blow wasm memory. */
-const COL_CHUNK_FLOATS = 8 * 1024 * 1024;
+const COL_CHUNK_FLOATS = 4 * 1024 * 1024;
 
 let registered = false;
 
@@ -39,8 +46,39 @@ function asPad(pad: unknown): Pad {
   return pad as Pad;
 }
 
+export type TrainingKernelImpl = 'heap' | 'legacy';
+let impl: TrainingKernelImpl = 'heap';
+
+/**
+ * Which implementation the registered wasm training kernels use: 'heap' (default; in-place
+ * im2col on the wasm heap, explicit-pad backprop-input conv) or 'legacy' (the original
+ * slice+concat im2col and tf.pad — kept so benchmarks can show both side by side).
+ */
+export function setTrainingKernelImpl(which: TrainingKernelImpl): void {
+  impl = which;
+}
+
+export function getTrainingKernelImpl(): TrainingKernelImpl {
+  return impl;
+}
+
+function convInfo(xShape: [number, number, number, number], filterShape: [number, number, number, number], attrs: ConvAttrs) {
+  const [sh, sw] = pair(attrs.strides, 1);
+  const [dh, dw] = pair(attrs.dilations, 1);
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape, filterShape, [sh, sw], [dh, dw], attrs.pad as Parameters<typeof tf.backend_util.computeConv2DInfo>[4],
+    attrs.dimRoundingMode,
+  );
+  return { info, sh, sw, dh, dw };
+}
+
 /**
  * dW[kh,kw,ci,co] = Σ_{n,y,x} xpad[n, y·s+kh·d, x·s+kw·d, ci] · dy[n,y,x,co].
+ *
+ * One GEMM per chunk of output rows: cols [kh·kw·ci, rows·ow] × dy [rows·ow, co] → HWIO directly.
+ * `cols` (transposed im2col) is built by a JS kernel straight from a channels-first copy of x on
+ * the heap — zero padding handled there, no tf.pad, no tf.slice (which on wasm copies the whole
+ * input per call). dy is the GEMM's packed operand, so it is packed once per chunk, not per tap.
  * Exported for tests and for callers that want the op without the registry.
  */
 export function conv2dBackpropFilterNHWC(
@@ -51,13 +89,48 @@ export function conv2dBackpropFilterNHWC(
   chunkFloats = COL_CHUNK_FLOATS,
 ): tf.Tensor4D {
   if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter (wasm training kernel): only NHWC is supported; use dataFormat NHWC.');
+  if (impl === 'legacy' || !heapKernelsAvailable()) return conv2dBackpropFilterLegacy(x, dy, filterShape, attrs, chunkFloats);
   const [kh, kw, ci, co] = filterShape;
-  const [sh, sw] = pair(attrs.strides, 1);
-  const [dh, dw] = pair(attrs.dilations, 1);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape, filterShape, [sh, sw], [dh, dw], attrs.pad as Parameters<typeof tf.backend_util.computeConv2DInfo>[4],
-    attrs.dimRoundingMode,
-  );
+  const { info, sh, sw, dh, dw } = convInfo(x.shape, filterShape, attrs);
+  const oh = info.outHeight;
+  const ow = info.outWidth;
+  const n = x.shape[0];
+  const { top, left } = info.padInfo;
+  return tf.tidy(() => {
+    const xT = ci === 1 ? tf.reshape(x, [1, x.shape[0], x.shape[1], x.shape[2]]) as tf.Tensor4D : tf.transpose(x, [3, 0, 1, 2]) as tf.Tensor4D;
+    const total = n * oh;
+    const rowsPerChunk = Math.max(1, Math.min(total, Math.floor(chunkFloats / (kh * kw * ci * ow))));
+    const dy2 = tf.reshape(dy, [total * ow, co]) as tf.Tensor2D;
+    let acc: tf.Tensor2D | null = null;
+    for (let r0 = 0; r0 < total; r0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, total - r0);
+      const part = tf.tidy(() => {
+        const cols = filterColumns(xT, { kh, kw, sh, sw, dh, dw, top, left, oh, ow, r0, rows });
+        const dyc = rows === total ? dy2 : sliceRows(dy2, r0 * ow, rows * ow);
+        return tf.matMul(cols, dyc) as tf.Tensor2D;
+      });
+      if (acc === null) acc = part;
+      else {
+        const next: tf.Tensor2D = tf.add(acc, part);
+        acc.dispose();
+        part.dispose();
+        acc = next;
+      }
+    }
+    return tf.reshape(acc as tf.Tensor2D, [kh, kw, ci, co]) as tf.Tensor4D;
+  });
+}
+
+/** The original implementation (tf.pad + channels-first transpose + 9 tf.slice + concat per chunk). */
+export function conv2dBackpropFilterLegacy(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  attrs: ConvAttrs,
+  chunkFloats = COL_CHUNK_FLOATS,
+): tf.Tensor4D {
+  const [kh, kw, ci, co] = filterShape;
+  const { info, sh, sw, dh, dw } = convInfo(x.shape, filterShape, attrs);
   const { top, bottom, left, right } = info.padInfo;
   const oh = info.outHeight;
   const ow = info.outWidth;
@@ -125,8 +198,12 @@ export function conv2dBackpropInputNHWC(
   if (pt < 0 || pb < 0 || pl < 0 || pr < 0) return null;
   return tf.tidy(() => {
     const wT = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-    const padded = pt === 0 && pb === 0 && pl === 0 && pr === 0 ? dy : tf.pad(dy, [[0, 0], [pt, pb], [pl, pr], [0, 0]]);
-    return tf.conv2d(padded as tf.Tensor4D, wT, 1, 'valid');
+    if (impl === 'legacy') {
+      const padded = pt === 0 && pb === 0 && pl === 0 && pr === 0 ? dy : tf.pad(dy, [[0, 0], [pt, pb], [pl, pr], [0, 0]]);
+      return tf.conv2d(padded as tf.Tensor4D, wT, 1, 'valid');
+    }
+    // Explicit padding goes straight to XNNPACK's conv (no padded copy of dy).
+    return tf.conv2d(dy, wT, 1, [[0, 0], [pt, pb], [pl, pr], [0, 0]]);
   });
 }
 
@@ -134,7 +211,7 @@ export function conv2dBackpropInputNHWC(
  * Register the wasm training kernels (idempotent). Call after the wasm backend is imported;
  * harmless when another backend is active (kernels are per-backend).
  */
-export function registerWasmTrainingKernels(opts: { fastBackpropInput?: boolean } = {}): void {
+export function registerWasmTrainingKernels(opts: { fastBackpropInput?: boolean; shareIdentity?: boolean } = {}): void {
   if (registered) return;
   registered = true;
   if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) {
@@ -144,6 +221,25 @@ export function registerWasmTrainingKernels(opts: { fastBackpropInput?: boolean 
       kernelFunc: ({ inputs, attrs }) => {
         const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
         return conv2dBackpropFilterNHWC(inputs.x as tf.Tensor4D, inputs.dy as tf.Tensor4D, a.filterShape, { ...a, pad: asPad(a.pad) });
+      },
+    });
+  }
+  // Identity: tfjs-core's engine clones every tensor it saves for the backward pass (and
+  // tf.customGrad's `save` clones too) through the Identity kernel, and wasm's Identity copies
+  // the data — so on wasm every taped activation existed twice. Tensors are immutable and the
+  // wasm backend refcounts data ids (Reshape already shares), so share instead, as the cpu
+  // backend does. The 'legacy' implementation keeps the copy (for before/after benchmarks).
+  const identity = tf.getKernel('Identity', 'wasm');
+  if (opts.shareIdentity !== false && identity) {
+    tf.unregisterKernel('Identity', 'wasm');
+    tf.registerKernel({
+      kernelName: 'Identity',
+      backendName: 'wasm',
+      kernelFunc: (args) => {
+        const x = args.inputs.x as tf.TensorInfo;
+        if (impl === 'legacy' || x.dtype === 'string') return identity.kernelFunc(args);
+        (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
       },
     });
   }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { clipPromptLoss, negativeScore, raveLoss } from '../losses';
+import { clipPromptLoss, negativeScore, PROMPT_LOGIT_SCALE, raveLoss } from '../losses';
 
 /**
  * What guides the enhancer: anything that turns embeddings of enhanced images into a loss. The
@@ -27,11 +27,11 @@ export function residualGuidance(r: tf.Tensor1D, thr: number, space: string): Gu
 }
 
 /** CLIP-LIT / latent prompts: L = mean softmax(100·cos(E, g))[negative]; score = P(positive). */
-export function promptGuidance(prompts: tf.Tensor2D, space: string, mode: 'text' | 'latent'): Guidance {
+export function promptGuidance(prompts: tf.Tensor2D, space: string, mode: 'text' | 'latent', logitScale = PROMPT_LOGIT_SCALE): Guidance {
   return {
     space,
-    label: `${mode} prompt pair`,
-    loss: (emb) => clipPromptLoss(emb, prompts),
-    score: (emb) => tf.tidy(() => tf.sub(1, negativeScore(emb, prompts)) as tf.Tensor1D),
+    label: `${mode} prompt pair${logitScale !== PROMPT_LOGIT_SCALE ? ` (logit scale ${logitScale})` : ''}`,
+    loss: (emb) => clipPromptLoss(emb, prompts, logitScale),
+    score: (emb) => tf.tidy(() => tf.sub(1, negativeScore(emb, prompts, logitScale)) as tf.Tensor1D),
   };
 }
