@@ -56,7 +56,9 @@ export default defineNode({
     if (!residual && !prompts) ctx.fail('residual', 'No guidance is connected.', 'wire a Residual Vector (RAVE) or a Prompt Learner output into the trainer.');
     if (residual && prompts) ctx.fail('prompts', 'Both a residual and a prompt pair are connected.', 'keep one guidance input.');
     if (params.warmupIterations > params.iterations) ctx.fail('warmupIterations', `Warm-up (${params.warmupIterations}) is longer than the run (${params.iterations}).`, 'lower warmupIterations or raise iterations.');
-    const guidance: Guidance = residual ? residualGuidance(residual.r, residual.thr, residual.space) : promptGuidance(prompts!.prompts, prompts!.space, prompts!.mode);
+    // A Prompt Learner may attach the logit scale its prompts were learnt with (default 100).
+    const logitScale = (prompts as (PromptPairValue & { logitScale?: number }) | undefined)?.logitScale;
+    const guidance: Guidance = residual ? residualGuidance(residual.r, residual.thr, residual.space) : promptGuidance(prompts!.prompts, prompts!.space, prompts!.mode, logitScale);
     if (guidance.space !== encoder.space) {
       ctx.fail(residual ? 'residual' : 'prompts', `The guidance lives in "${guidance.space}" but the encoder is "${encoder.space}".`, 'compute the guidance with the same Encoder node that feeds the trainer.');
     }
@@ -70,7 +72,7 @@ export default defineNode({
     if (params.pixelWeight > 0 && !targets) ctx.fail('pixelWeight', 'A pixel loss needs ground truth.', 'wire paired ground-truth images, or set pixelWeight to 0.');
 
     // Identifies "this run": a checkpoint of another run (other data or settings) is never resumed.
-    const guidanceKey = residual ? `${residual.space}:${residual.thr.toFixed(6)}` : `${prompts!.space}:${prompts!.mode}`;
+    const guidanceKey = residual ? `${residual.space}:${residual.thr.toFixed(6)}` : `${prompts!.space}:${prompts!.mode}${logitScale !== undefined ? `:${logitScale}` : ''}`;
     const { iterations: _i, checkpointEvery: _c, resume: _r, exportAs: _e, ...runParams } = params;
     const runId = hashString(canonicalJson({ runParams, images: images.images.map((im) => im.name), truth: truth?.images.map((im) => im.name), guidanceKey, encoder: encoder.space, init: Boolean(inputs.init) }));
 

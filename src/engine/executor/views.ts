@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { PortKind } from '../ports/kinds';
-import type { ImageBatchValue, EmbeddingValue, EmbeddingsValue, ReportValue, ResidualValue } from '../ports/values';
+import type { ImageBatchValue, EmbeddingValue, EmbeddingsValue, PromptPairValue, ReportValue, ResidualValue } from '../ports/values';
 
 /** A small, transferable summary of one output for the editor (no tensors, no handles). */
 export type PortView =
@@ -8,6 +8,7 @@ export type PortView =
   | { kind: 'Embeddings'; space: string; shape: [number, number] }
   | { kind: 'Embedding'; space: string; dim: number; norm: number; count?: number }
   | { kind: 'Residual'; space: string; dim: number; thr: number; cosPosNeg: number; gap: number }
+  | { kind: 'PromptPair'; space: string; mode: 'text' | 'latent'; dim: number; cosNegPos: number; accuracy?: { backlit: number; wellLit: number }; histogram?: PromptHistogram }
   | { kind: 'Scalar'; value: number }
   | { kind: 'Text'; value: string }
   | { kind: 'Report'; title: string; rows: Array<Record<string, string | number>> }
@@ -22,6 +23,15 @@ export interface Thumbnail {
   rgba: Uint8ClampedArray;
   thumbWidth: number;
   thumbHeight: number;
+}
+
+/** Counts of P(positive) per set in `bins` equal bins on [0, 1] (set by the Prompt Learner). */
+export interface PromptHistogram {
+  bins: number;
+  backlit: number[];
+  wellLit: number[];
+  previous?: number[];
+  previous2?: number[];
 }
 
 const MAX_THUMBS = 12;
@@ -51,6 +61,14 @@ export async function viewOf(kind: PortKind, value: unknown, thumbSize = 160): P
       const [cosPosNeg, gap] = await stats.data();
       stats.dispose();
       return { kind, space: v.space, dim: v.r.shape[0], thr: v.thr, cosPosNeg, gap };
+    }
+    case 'PromptPair': {
+      // Learners may attach plain-number stats (accuracy, score histograms) to the value.
+      const v = value as PromptPairValue & { stats?: { accuracy?: { backlit: number; wellLit: number }; histogram?: PromptHistogram } };
+      const cos = tf.tidy(() => tf.sum(tf.prod(v.prompts, 0)));
+      const cosNegPos = (await cos.data())[0];
+      cos.dispose();
+      return { kind, space: v.space, mode: v.mode, dim: v.prompts.shape[1], cosNegPos, accuracy: v.stats?.accuracy, histogram: v.stats?.histogram };
     }
     case 'Scalar':
       return { kind, value: Number(value) };

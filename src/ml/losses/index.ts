@@ -17,28 +17,34 @@ function l2norm(x: tf.Tensor2D): tf.Tensor2D {
   return tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 1, true), 1e-12));
 }
 
-/** Logits 100·cos(E(x), g_i) for a prompt pair g [2,D] (index 0 negative/backlit, 1 positive). */
-export function promptLogits(emb: tf.Tensor2D, prompts: tf.Tensor2D): tf.Tensor2D {
+/** CLIP's logit scale, used by every prompt loss of METHODS.md ("logits everywhere: 100·cos"). */
+export const PROMPT_LOGIT_SCALE = 100;
+
+/**
+ * Logits scale·cos(E(x), g_i) for a prompt pair g [2,D] (index 0 negative/backlit, 1 positive);
+ * scale 100 as METHODS.md unless given (encoders other than CLIP may need a softer one).
+ */
+export function promptLogits(emb: tf.Tensor2D, prompts: tf.Tensor2D, scale = PROMPT_LOGIT_SCALE): tf.Tensor2D {
   if (prompts.shape[0] !== 2 || prompts.shape[1] !== emb.shape[1]) {
     throw new Error(`promptLogits: prompts must be [2,${emb.shape[1]}] (negative, positive), got [${prompts.shape}].`);
   }
-  return tf.tidy(() => tf.mul(tf.matMul(l2norm(emb), l2norm(prompts), false, true), 100));
+  return tf.tidy(() => tf.mul(tf.matMul(l2norm(emb), l2norm(prompts), false, true), scale));
 }
 
 /** s(x) = softmax(logits)[neg] per image, [N]. */
-export function negativeScore(emb: tf.Tensor2D, prompts: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => tf.squeeze(tf.slice(tf.softmax(promptLogits(emb, prompts)), [0, 0], [-1, 1]), [1]));
+export function negativeScore(emb: tf.Tensor2D, prompts: tf.Tensor2D, scale = PROMPT_LOGIT_SCALE): tf.Tensor1D {
+  return tf.tidy(() => tf.squeeze(tf.slice(tf.softmax(promptLogits(emb, prompts, scale)), [0, 0], [-1, 1]), [1]));
 }
 
 /** CLIP-LIT enhancement loss: mean_batch softmax(100·cos)[neg]. */
-export function clipPromptLoss(emb: tf.Tensor2D, prompts: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.mean(negativeScore(emb, prompts)));
+export function clipPromptLoss(emb: tf.Tensor2D, prompts: tf.Tensor2D, scale = PROMPT_LOGIT_SCALE): tf.Scalar {
+  return tf.tidy(() => tf.mean(negativeScore(emb, prompts, scale)));
 }
 
 /** Prompt initialisation: softmax cross-entropy with labels 0 = backlit (negative), 1 = well-lit. */
-export function promptInitLoss(emb: tf.Tensor2D, prompts: tf.Tensor2D, labels: number[]): tf.Scalar {
+export function promptInitLoss(emb: tf.Tensor2D, prompts: tf.Tensor2D, labels: number[], scale = PROMPT_LOGIT_SCALE): tf.Scalar {
   if (labels.length !== emb.shape[0]) throw new Error(`promptInitLoss: ${labels.length} labels for ${emb.shape[0]} embeddings.`);
-  return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 2), promptLogits(emb, prompts)) as tf.Scalar);
+  return tf.tidy(() => tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(labels, 'int32'), 2), promptLogits(emb, prompts, scale)) as tf.Scalar);
 }
 
 /**

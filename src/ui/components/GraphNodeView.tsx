@@ -125,6 +125,14 @@ function PortPreview({ view, onOpen }: { view: PortView; onOpen(index: number): 
           r: D = {view.dim} · thr = {view.thr.toFixed(4)} · cos(v₊,v₋) = {view.cosPosNeg.toFixed(4)} · ‖v₊−v₋‖ = {view.gap.toFixed(4)}
         </div>
       );
+    case 'PromptPair':
+      return (
+        <div className="kv" data-testid="prompt-pair" title="accuracy: backlit scored negative / well-lit scored positive; histogram of P(positive) per set (0 left, 1 right)">
+          {view.mode} prompts · D = {view.dim} · cos(g₋,g₊) = {view.cosNegPos.toFixed(3)}
+          {view.accuracy && <div>acc backlit {(100 * view.accuracy.backlit).toFixed(0)}% · well-lit {(100 * view.accuracy.wellLit).toFixed(0)}%</div>}
+          {view.histogram && <ScoreHistogram histogram={view.histogram} />}
+        </div>
+      );
     case 'Scalar':
       return <div className="kv">{view.value.toPrecision(5)}</div>;
     case 'Text':
@@ -143,6 +151,33 @@ function PortPreview({ view, onOpen }: { view: PortView; onOpen(index: number): 
     default:
       return <div className="kv">{view.summary}</div>;
   }
+}
+
+const HISTOGRAM_SETS = [
+  ['backlit', '#ff9e64'],
+  ['wellLit', '#7aa2f7'],
+  ['previous', '#9ece6a'],
+  ['previous2', '#bb9af7'],
+] as const;
+
+/** P(positive) histograms per set as a tiny inline SVG: one thin bar per set in each bin. */
+function ScoreHistogram({ histogram }: { histogram: NonNullable<Extract<PortView, { kind: 'PromptPair' }>['histogram']> }) {
+  const sets = HISTOGRAM_SETS.filter(([k]) => histogram[k]);
+  const max = Math.max(1, ...sets.flatMap(([k]) => histogram[k]!));
+  const w = 160;
+  const h = 32;
+  const binW = w / histogram.bins;
+  const barW = (binW - 1) / sets.length;
+  return (
+    <svg width={w} height={h + 8} viewBox={`0 0 ${w} ${h + 8}`} role="img" aria-label="P(positive) histogram">
+      {sets.map(([k, color], si) =>
+        histogram[k]!.map((c, b) => (c > 0 ? <rect key={`${k}${b}`} x={b * binW + si * barW} y={h - (h * c) / max} width={Math.max(1, barW)} height={(h * c) / max} fill={color}><title>{`${k}: ${c} in [${(b / histogram.bins).toFixed(1)}, ${((b + 1) / histogram.bins).toFixed(1)})`}</title></rect> : null)),
+      )}
+      <line x1={0} y1={h + 0.5} x2={w} y2={h + 0.5} stroke="#565f89" />
+      <text x={0} y={h + 8} fontSize={7} fill="#565f89">0</text>
+      <text x={w} y={h + 8} fontSize={7} fill="#565f89" textAnchor="end">P(pos) 1</text>
+    </svg>
+  );
 }
 
 function ReportTable({ rows }: { rows: Array<Record<string, string | number>> }) {
