@@ -37,18 +37,37 @@ async function thumbBrightness(page: Page, nodeId: string): Promise<number[]> {
 }
 
 describe('editor', () => {
-  it('opens the default example, runs it in the worker and previews the output', async () => {
+  it('opens the default example (RAVE, unpaired), trains in the worker with a live loss curve, and previews brighter results', async () => {
     const { page, errors } = await openEditor();
+    expect(await nodeIds(page)).toContain('train');
+    await page.getByTestId('run').click();
+    // While training runs, the UI stays responsive and the trainer shows progress and a loss curve.
+    await page.locator('[data-testid="node-train"] [data-testid="loss-chart"]').waitFor({ timeout: 120_000 });
+    await expect.poll(() => page.getByTestId('status-save').textContent(), { timeout: 240_000 }).toMatch(/^done/);
+    await page.getByTestId('output-files').first().waitFor();
+    const backlit = await thumbBrightness(page, 'backlit');
+    const enhanced = await thumbBrightness(page, 'enhance');
+    expect(enhanced).toHaveLength(backlit.length);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    // The trained enhancer must lift the synthetic backlit photos.
+    expect(mean(enhanced)).toBeGreaterThan(mean(backlit) + 0.05);
+    await page.locator('.react-flow__controls-fitview').click();
+    await screenshot(page, 'editor-default-run');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('runs the brighten example and the exposure node brightens', async () => {
+    const { page, errors } = await openEditor();
+    await page.getByTestId('examples').selectOption('brighten.json');
     expect(await nodeIds(page)).toEqual(['load', 'brighten', 'save']);
     await page.getByTestId('run').click();
     await expect.poll(() => page.getByTestId('status-save').textContent(), { timeout: 60_000 }).toMatch(/^done/);
-    await page.getByTestId('output-files').waitFor();
     const input = await thumbBrightness(page, 'load');
     const output = await thumbBrightness(page, 'brighten');
     expect(input).toHaveLength(1);
     // Exposure +1 stop and gamma 1.4 must brighten the dark bluebells.
     expect(output[0]).toBeGreaterThan(input[0] + 0.1);
-    await screenshot(page, 'editor-default-run');
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -101,6 +120,7 @@ describe('editor', () => {
 
   it('round-trips a graph through a share link, lights up compatible ports while dragging, and opens the before/after viewer', async () => {
     const { page, errors } = await openEditor();
+    await page.getByTestId('examples').selectOption('brighten.json');
     await page.locator('[data-testid="node-brighten"] .node-header').click();
     await page.getByTestId('param-stops').fill('2.5');
     await page.getByTestId('share').click();

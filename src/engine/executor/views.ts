@@ -85,7 +85,8 @@ export async function viewOf(kind: PortKind, value: unknown, thumbSize = 160): P
 
 function describeHandle(value: unknown): string {
   if (value && typeof value === 'object' && 'label' in value) return String((value as { label: unknown }).label);
-  return typeof value;
+  if (value && typeof value === 'object' && 'numParams' in value) return `enhancement network, ${Number((value as { numParams: unknown }).numParams).toLocaleString('en-US')} parameters`;
+  return value === undefined ? 'nothing' : 'a model handle';
 }
 
 /** Downscaled RGBA copy of an [H,W,3] 0..1 image. */
