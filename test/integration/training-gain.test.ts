@@ -175,16 +175,16 @@ describe('training gain (RAVE guidance on synthetic backlight, held-out photos)'
     // runs past the ground truth into an all-white, gradient-free output. 20 balances them.
     const res = await runExperiment({
       encoder: { model: 'stats' },
-      train: { imageSize: SIDE, batchSize: 2, microBatch: 2, lr: 5e-4, guidanceWeight: 20, identityWeight: 22.5 },
+      train: { imageSize: SIDE, batchSize: 2, microBatch: 2, lr: 1e-3, guidanceWeight: 20, identityWeight: 22.5 },
       warmup: 10,
-      iterations: 40,
+      iterations: 80,
     });
     printTable(`HELD-OUT (${HELD_OUT.length} photos, ${res.space})`, res.thr, res.heldRows);
     printTable(`TRAINING SET (${TRAIN.length} photos)`, res.thr, res.trainRows);
     const [input, warm, trained] = res.heldRows;
-    expect(res.losses).toHaveLength(40);
+    expect(res.losses).toHaveLength(80);
     for (const l of res.losses) for (const v of Object.values(l)) expect(Number.isFinite(v)).toBe(true);
-    expect(res.reports[0]).toMatchObject({ steps: 40, resumedFrom: 0 });
+    expect(res.reports[0]).toMatchObject({ steps: 80, resumedFrom: 0 });
     expect(res.reports[1]).toMatchObject({ steps: 10, resumedFrom: 0 });
     // The warm-up (reconstruction) keeps the image: it neither helps nor hurts.
     expect(Math.abs(warm.psnr - input.psnr)).toBeLessThan(0.5);
