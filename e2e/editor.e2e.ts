@@ -152,6 +152,15 @@ describe('editor', () => {
     await page.locator('[data-testid="node-brighten"] canvas.thumb').first().click();
     await page.getByTestId('viewer').locator('canvas').nth(1).waitFor();
     await screenshot(page, 'editor-before-after');
+    // A note and a frame are saved with the graph (meta.annotations) and survive a share link.
+    await page.getByTestId('viewer').getByRole('button', { name: 'Close' }).click();
+    await page.getByTestId('palette-note').click();
+    await page.locator('[data-testid="note-note-1"] textarea').fill('exposure baseline');
+    await page.getByTestId('palette-frame').click();
+    const graph = await page.evaluate(() => JSON.parse(localStorage.getItem('backlit-studio:autosave') ?? '{}'));
+    expect(graph.meta.annotations.map((a: { kind: string; text: string }) => `${a.kind}:${a.text}`).sort()).toEqual(['frame:', 'note:exposure baseline']);
+    expect(graph.nodes.map((n: { id: string }) => n.id)).toEqual(['load', 'brighten', 'save']);
+    await screenshot(page, 'editor-annotations');
     await page.keyboard.press('?');
     await page.getByTestId('help').waitFor();
     expect(await page.getByTestId('help').textContent()).toContain('Duplicate selected nodes');

@@ -3,6 +3,8 @@ import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFl
 import '@xyflow/react/dist/style.css';
 import './styles.css';
 import { GraphNodeView } from './components/GraphNodeView';
+import { AnnotationView } from './components/AnnotationView';
+import { uploadImages } from './uploads';
 import { Palette, DRAG_MIME } from './components/Palette';
 import { ParamsPanel } from './components/ParamsPanel';
 import { Toolbar } from './components/Toolbar';
@@ -14,7 +16,7 @@ import { HelpPanel } from './components/HelpPanel';
 import { CompareViewer } from './components/CompareViewer';
 import { actions, matches } from './actions';
 
-const nodeTypes = { backlit: GraphNodeView };
+const nodeTypes = { backlit: GraphNodeView, note: AnnotationView, frame: AnnotationView };
 
 function Canvas() {
   const nodes = useEditor((s) => s.nodes);
@@ -66,12 +68,23 @@ function Canvas() {
         e.preventDefault();
         const type = e.dataTransfer.getData(DRAG_MIME);
         const position = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
+        if (type === 'note' || type === 'frame') {
+          useEditor.getState().addAnnotation(type, position);
+          return;
+        }
         if (type) {
           addNode(type, position);
           return;
         }
-        const json = [...e.dataTransfer.files].find((f) => f.name.endsWith('.json'));
-        if (json) loadGraphJson(await json.text(), json.name);
+        if (type === 'note' || type === 'frame') return;
+        const files = [...e.dataTransfer.files];
+        const json = files.find((f) => f.name.endsWith('.json'));
+        if (json) {
+          loadGraphJson(await json.text(), json.name);
+          return;
+        }
+        // Images dropped on the canvas become a new Image Loader holding them.
+        if (files.some((f) => f.type.startsWith('image/'))) await uploadImages(addNode('image-loader', position), files);
       }}
     >
       <ReactFlow
@@ -185,6 +198,11 @@ function PaletteWithPlacement({ flowRef }: { flowRef: React.MutableRefObject<Ret
   const addNode = useEditor((s) => s.addNode);
   return (
     <Palette
+      onAnnotate={(kind) => {
+        const rect = document.querySelector('.canvas')?.getBoundingClientRect();
+        const centre = rect ? flow.screenToFlowPosition({ x: rect.left + rect.width / 2, y: rect.top + rect.height / 4 }) : { x: 0, y: 0 };
+        useEditor.getState().addAnnotation(kind, centre);
+      }}
       onAdd={(type) => {
         const rect = document.querySelector('.canvas')?.getBoundingClientRect();
         const centre = rect ? flow.screenToFlowPosition({ x: rect.left + rect.width / 3, y: rect.top + rect.height / 3 }) : { x: 0, y: 0 };

@@ -9,18 +9,43 @@ export type NodeData = {
   version?: number;
 };
 
-export type EditorNode = Node<NodeData, 'backlit'>;
+/** Canvas-only nodes: sticky notes and frames that group nodes visually (saved in meta.annotations). */
+export type AnnotationKind = 'note' | 'frame';
+
+export type EditorNode = Node<NodeData, 'backlit' | AnnotationKind>;
+
+export interface Annotation {
+  id: string;
+  kind: AnnotationKind;
+  text: string;
+  position: { x: number; y: number };
+  width?: number;
+  height?: number;
+}
+
+export function isAnnotation(n: EditorNode): boolean {
+  return n.type === 'note' || n.type === 'frame';
+}
 
 export function edgeId(e: GraphEdge): string {
   return `${e.from.node}.${e.from.port}->${e.to.node}.${e.to.port}`;
 }
 
 export function toGraph(nodes: EditorNode[], edges: Edge[], meta: GraphMeta): Graph {
+  const annotations: Annotation[] = nodes.filter(isAnnotation).map((n) => ({
+    id: n.id,
+    kind: n.type as AnnotationKind,
+    text: String(n.data.params.text ?? ''),
+    position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
+    ...(n.width ?? n.measured?.width ? { width: Math.round((n.width ?? n.measured?.width)!) } : {}),
+    ...(n.height ?? n.measured?.height ? { height: Math.round((n.height ?? n.measured?.height)!) } : {}),
+  }));
+  const { annotations: _old, ...rest } = meta;
   return {
     format: GRAPH_FORMAT,
     version: CURRENT_GRAPH_VERSION,
-    meta,
-    nodes: nodes.map((n) => ({
+    meta: annotations.length ? { ...rest, annotations } : rest,
+    nodes: nodes.filter((n) => !isAnnotation(n)).map((n) => ({
       id: n.id,
       type: n.data.type,
       params: n.data.params,
@@ -37,14 +62,22 @@ export function fromFlowEdge(e: Pick<Edge, 'source' | 'target' | 'sourceHandle' 
 }
 
 export function fromGraph(graph: Graph): { nodes: EditorNode[]; edges: Edge[]; meta: GraphMeta } {
+  const annotations = Array.isArray(graph.meta.annotations) ? (graph.meta.annotations as Annotation[]) : [];
   return {
     meta: graph.meta,
-    nodes: graph.nodes.map((n) => ({
+    nodes: [
+      // Frames first, so they draw behind the nodes they group.
+      ...annotations
+        .filter((a) => a && (a.kind === 'note' || a.kind === 'frame'))
+        .sort((a, b) => (a.kind === 'frame' ? 0 : 1) - (b.kind === 'frame' ? 0 : 1))
+        .map((a): EditorNode => annotationNode(a)),
+      ...graph.nodes.map((n): EditorNode => ({
       id: n.id,
       type: 'backlit',
       position: n.position,
       data: { type: n.type, params: n.params, label: n.label, version: n.version },
     })),
+    ],
     edges: graph.edges.map((e) => ({
       id: edgeId(e),
       source: e.from.node,
@@ -52,5 +85,17 @@ export function fromGraph(graph: Graph): { nodes: EditorNode[]; edges: Edge[]; m
       target: e.to.node,
       targetHandle: e.to.port,
     })),
+  };
+}
+
+export function annotationNode(a: Annotation): EditorNode {
+  return {
+    id: a.id,
+    type: a.kind,
+    position: a.position,
+    data: { type: a.kind, params: { text: a.text } },
+    ...(a.width ? { width: a.width } : {}),
+    ...(a.height ? { height: a.height } : {}),
+    ...(a.kind === 'frame' ? { zIndex: -1, style: { width: a.width ?? 480, height: a.height ?? 300 } } : {}),
   };
 }

@@ -14,7 +14,7 @@ import {
 } from '../engine';
 import { registry } from '../worker/nodes';
 import type { BackendReport } from '../worker/pickBackend';
-import { edgeId, fromFlowEdge, fromGraph, toGraph, type EditorNode } from './graphConvert';
+import { annotationNode, edgeId, fromFlowEdge, fromGraph, toGraph, type AnnotationKind, type EditorNode } from './graphConvert';
 import { worker } from './workerClient';
 import type { CompareRequest } from './components/CompareViewer';
 
@@ -57,6 +57,7 @@ interface EditorState {
   connect(c: Connection): void;
   refusalReason(c: Connection): string | undefined;
   addNode(type: string, position: { x: number; y: number }): string;
+  addAnnotation(kind: AnnotationKind, position: { x: number; y: number }): string;
   setParam(nodeId: string, key: string, value: unknown): void;
   select(nodeId?: string): void;
   loadGraphJson(json: unknown, origin: string): boolean;
@@ -154,6 +155,18 @@ export const useEditor = create<EditorState>()((set, get) => ({
       selectedId: id,
     }));
     revalidate();
+    return id;
+  },
+
+  addAnnotation(kind, position) {
+    const taken = new Set(get().nodes.map((n) => n.id));
+    let i = 1;
+    while (taken.has(`${kind}-${i}`)) i++;
+    const id = `${kind}-${i}`;
+    get().checkpoint();
+    const node = annotationNode({ id, kind, text: '', position });
+    // Frames go first so they draw behind the nodes they group.
+    set((s) => ({ nodes: kind === 'frame' ? [node, ...s.nodes] : [...s.nodes, node] }));
     return id;
   },
 

@@ -6,7 +6,7 @@ import { PORT_KINDS } from '../../engine';
 export const DRAG_MIME = 'application/x-backlit-node';
 
 /** Node palette from the registry: fuzzy search, click to add, or drag onto the canvas. */
-export function Palette({ onAdd, autoFocus, onClose }: { onAdd(type: string): void; autoFocus?: boolean; onClose?(): void }) {
+export function Palette({ onAdd, onAnnotate, autoFocus, onClose }: { onAdd(type: string): void; onAnnotate?(kind: 'note' | 'frame'): void; autoFocus?: boolean; onClose?(): void }) {
   const [query, setQuery] = useState('');
   const defs = registry.all();
   const fuse = useMemo(() => new Fuse(defs, { keys: ['title', 'type', 'description', 'category'], threshold: 0.4 }), [defs]);
@@ -55,6 +55,24 @@ export function Palette({ onAdd, autoFocus, onClose }: { onAdd(type: string): vo
         </section>
       ))}
       {!shown.length && <p className="muted">No node matches “{query}”.</p>}
+      {onAnnotate && !query && (
+        <section>
+          <h4>Annotate</h4>
+          {(['note', 'frame'] as const).map((kind) => (
+            <div
+              key={kind}
+              className="palette-item"
+              draggable
+              onDragStart={(e) => e.dataTransfer.setData(DRAG_MIME, kind)}
+              onClick={() => onAnnotate(kind)}
+              data-testid={`palette-${kind}`}
+              title={kind === 'note' ? 'A sticky note (saved with the graph)' : 'A titled frame to group nodes (drawn behind them)'}
+            >
+              <div className="palette-title">{kind === 'note' ? 'Note' : 'Frame'}</div>
+            </div>
+          ))}
+        </section>
+      )}
     </aside>
   );
 }

@@ -19,6 +19,14 @@ export function ParamsPanel() {
       </aside>
     );
   }
+  if (node.type === 'note' || node.type === 'frame') {
+    return (
+      <aside className="params" data-testid="params">
+        <h3>{node.type === 'note' ? 'Note' : 'Frame'}</h3>
+        <p className="muted">Edit the text on the canvas; drag the corners to resize. Saved with the graph (meta.annotations); the engine ignores it.</p>
+      </aside>
+    );
+  }
   const def = registry.get(node.data.type);
   if (!def) return <aside className="params">Unknown node type “{node.data.type}”.</aside>;
   const schema = registry.paramsJsonSchema(node.data.type);
