@@ -21,6 +21,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../src/ml/random';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import sharp from 'sharp';
 import { backlight } from '../nodes/syntheticBacklight';
@@ -69,16 +70,6 @@ const S = {
 
 interface Pair { name: string; backlit: tf.Tensor3D; truth: tf.Tensor3D }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Same layout draw as the Synthetic Backlight node (seed·7919 + index), default strengths. */
 function synthBacklit(image: tf.Tensor3D, seed: number, index: number): tf.Tensor3D {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineNode, type ImageBatchValue } from '../src/engine';
+import { mulberry32 } from '../src/ml/random';
 
 /**
  * Turns well-lit photos into plausible backlit ones, so paired data (and ground truth) exists
@@ -68,16 +69,4 @@ export function backlight(image: tf.Tensor3D, p: { darkness: number; glow: numbe
     const glowRgb = glow.mul(tint);
     return tf.scalar(1).sub(tf.scalar(1).sub(veiled).mul(tf.scalar(1).sub(glowRgb))).clipByValue(0, 1) as tf.Tensor3D;
   });
-}
-
-/** Small seeded PRNG: the same seed gives the same images on every machine. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

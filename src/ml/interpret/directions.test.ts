@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../random';
 import { alongConcepts, cosines, dot, gramSchmidt, norm, normalize, removeDirections, shiftedResidual, topBottom } from './directions';
 
 /** Deterministic pseudo-random unit vectors (mulberry32). */
 function randomVectors(n: number, dim: number, seed: number): Float64Array[] {
-  let a = seed >>> 0;
-  const rand = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const next = mulberry32(seed);
+  const rand = () => next() - 0.5;
   return Array.from({ length: n }, () => normalize(Float64Array.from({ length: dim }, rand)));
 }
 

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../random';
 import { negativeScore, PROMPT_LOGIT_SCALE } from '../losses';
 import { initStageLoss, refineStageLoss, type PromptBatch } from './losses';
 import type { PromptParameters } from './models';
@@ -66,14 +67,7 @@ export class PromptTrainingDiverged extends Error {}
 
 /** mulberry32: small seeded PRNG. */
 export function seededRandom(seed: number): () => number {
-  let a = (seed * 0x9e3779b1 + 0x6d2b79f5) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32((seed * 0x9e3779b1 + 0x6d2b79f5) >>> 0);
 }
 
 /** Endless reshuffled passes over 0..n−1 (each image seen once per pass). */

@@ -5,6 +5,7 @@ import { trainStep } from '../enhancer/train';
 import { encoderIdentityLoss, l1Loss, reconstructionLoss, ssimLoss, IDENTITY_WEIGHTS_MAIN } from '../losses';
 import { resizeImages } from '../image';
 import { registerWasmTrainingKernels } from '../kernels';
+import { mulberry32 } from '../random';
 import type { Guidance } from './guidance';
 import type { TrainingState } from './enhancerFiles';
 
@@ -52,14 +53,7 @@ export class TrainingDiverged extends Error {}
 
 /** Deterministic per-step randomness: a resumed run draws the same batches as an uninterrupted one. */
 export function stepRandom(seed: number, step: number): () => number {
-  let a = (Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0);
 }
 
 /** Same random flip/transpose/rotation for an image and its ground truth. */
