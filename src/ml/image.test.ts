@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { centerCrop, matMulConstant, resampleMatrix, resizeImages, shortSideSize, toRgba, toRgbaSync, toTensor } from './image';
+import { centerCrop, matMulConstant, resampleMatrix, resizeImages, shortSideSize } from './image';
 import { useTestBackend } from './testing';
 
 interface PilFixture {
@@ -83,20 +83,6 @@ describe('shortSideSize / centerCrop', () => {
     expect(Array.from(c.dataSync().filter((_, i) => i % 3 === 0))).toEqual([15, 18, 27, 30]);
     expect(() => centerCrop(x, 6, 2)).toThrow(/larger than the image/);
     tf.dispose([x, c]);
-  });
-});
-
-describe('toTensor / toRgba', () => {
-  it('round-trips RGBA bytes and drops alpha', async () => {
-    const rgba = new Uint8ClampedArray([0, 128, 255, 7, 10, 20, 30, 255]);
-    const t = toTensor(rgba, 2, 1);
-    expect(t.shape).toEqual([1, 1, 2, 3]);
-    expect(t.dataSync()[1]).toBeCloseTo(128 / 255, 6);
-    const back = await toRgba(t);
-    expect(Array.from(back.data)).toEqual([0, 128, 255, 255, 10, 20, 30, 255]);
-    expect(Array.from(toRgbaSync(t.squeeze([0])).data)).toEqual(Array.from(back.data));
-    expect(() => toTensor(rgba, 3, 1)).toThrow(/expected 3×1×4 = 12 RGBA bytes, got 8/);
-    t.dispose();
   });
 });
 
