@@ -4,6 +4,7 @@ import { App } from './App';
 import { DEFAULT_EXAMPLE, examples } from './examples';
 import { autosaved, startAutosave, useEditor } from './store';
 import { graphFromHash } from './share';
+import { restoreUploads } from './uploads';
 
 // A shared link wins, then the autosaved graph, then the default example on a first visit.
 const shared = graphFromHash(location.hash);
@@ -16,6 +17,7 @@ if (!(shared && state.loadGraphJson(shared, 'shared link')) && !(saved && state.
 useEditor.setState({ past: [], future: [] });
 startAutosave();
 void state.initBackend();
+void restoreUploads();
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>

@@ -107,7 +107,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   onNodesChange(changes) {
     const structural = changes.some((c) => c.type === 'remove' || (c.type === 'position' && c.dragging === false));
     if (structural) get().checkpoint();
-    set((s) => ({ nodes: applyNodeChanges(changes, s.nodes) }));
+    set((s) => ({ nodes: applyNodeChanges([...changes, ...carriedByFrames(changes, s.nodes)], s.nodes) }));
     if (changes.some((c) => c.type === 'remove')) revalidate();
   },
 
@@ -326,6 +326,28 @@ export const useEditor = create<EditorState>()((set, get) => ({
     set((s) => ({ future: s.future.slice(1), past: [...s.past, current] }));
   },
 }));
+
+/** A dragged frame carries the nodes lying inside it (those not already moving with the selection). */
+function carriedByFrames(changes: NodeChange<EditorNode>[], nodes: EditorNode[]): NodeChange<EditorNode>[] {
+  const extra: NodeChange<EditorNode>[] = [];
+  const size = (n: EditorNode) => ({ w: n.measured?.width ?? n.width ?? 0, h: n.measured?.height ?? n.height ?? 0 });
+  for (const c of changes) {
+    if (c.type !== 'position' || !c.position) continue;
+    const frame = nodes.find((n) => n.id === c.id && n.type === 'frame');
+    if (!frame) continue;
+    const dx = c.position.x - frame.position.x;
+    const dy = c.position.y - frame.position.y;
+    if (!dx && !dy) continue;
+    const f = size(frame);
+    for (const n of nodes) {
+      if (n.id === frame.id || n.selected || changes.some((o) => o.type === 'position' && o.id === n.id)) continue;
+      const { w, h } = size(n);
+      const inside = n.position.x >= frame.position.x && n.position.y >= frame.position.y && n.position.x + w <= frame.position.x + f.w && n.position.y + h <= frame.position.y + f.h;
+      if (inside) extra.push({ type: 'position', id: n.id, position: { x: n.position.x + dx, y: n.position.y + dy }, dragging: c.dragging });
+    }
+  }
+  return extra;
+}
 
 function restore(snapshot: string) {
   const result = loadGraph(snapshot, registry);
