@@ -164,6 +164,13 @@ describe('editor', () => {
     await page.keyboard.press('?');
     await page.getByTestId('help').waitFor();
     expect(await page.getByTestId('help').textContent()).toContain('Duplicate selected nodes');
+    await page.keyboard.press('Escape');
+    // "/" jumps to the palette search; Enter adds the best match.
+    await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('/');
+    await page.keyboard.type('resid vec');
+    await page.keyboard.press('Enter');
+    expect(await nodeIds(page)).toContain('residual-vector-1');
     expect(errors).toEqual([]);
     await page.close();
   });

@@ -14,6 +14,12 @@ export interface EditorAction {
 }
 
 export const actions: EditorAction[] = [
+  {
+    id: 'search',
+    label: 'Search the node palette',
+    keys: ['/'],
+    perform: () => (document.querySelector('[data-testid="palette-search"]') as HTMLInputElement | null)?.focus(),
+  },
   { id: 'run', label: 'Run the whole graph', keys: ['Mod+Enter'], perform: () => void useEditor.getState().run() },
   {
     id: 'run-to-selected',
