@@ -322,7 +322,11 @@ export function reflectFold(g: tf.Tensor4D, p: number, opts: { ref?: tf.Tensor4D
   });
 }
 
-/** Composite adjoint of reflect padding along one axis (fallback for other backends). */
+/**
+ * Composite adjoint of reflect padding along one axis (fallback for other backends). Padded index
+ * k < p mirrors source p−k; after the centre, index p+n+k mirrors source n−2−k: reverse each border
+ * block so its rows follow their sources, then add it in place.
+ */
 export function foldAxis(dy: tf.Tensor4D, axis: 1 | 2, p: number, n: number): tf.Tensor4D {
   return tf.tidy(() => {
     const shape = dy.shape.slice() as [number, number, number, number];

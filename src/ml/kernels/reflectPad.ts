@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { reflectFold } from './heapKernels';
+import { foldAxis, reflectFold } from './heapKernels';
 import { getTrainingKernelImpl } from './wasmTraining';
 
 /**
@@ -36,27 +36,4 @@ function foldReflect(dy: tf.Tensor4D, p: number, h: number, w: number): tf.Tenso
     const rows = foldAxis(dy, 1, p, h);
     return foldAxis(rows, 2, p, w);
   });
-}
-
-function foldAxis(dy: tf.Tensor4D, axis: 1 | 2, p: number, n: number): tf.Tensor4D {
-  const shape = dy.shape.slice() as [number, number, number, number];
-  const begin = [0, 0, 0, 0];
-  const size = shape.slice();
-  const sl = (start: number, len: number): tf.Tensor4D => {
-    begin[axis] = start;
-    size[axis] = len;
-    return tf.slice(dy, begin, size);
-  };
-  let out: tf.Tensor4D = sl(p, n);
-  // Padded index k<p mirrors source p−k (0-based source index p-k); after the centre, index p+n+k
-  // mirrors source n−2−k. Reverse the border block so row order matches its sources, then place it.
-  const top = tf.reverse(sl(0, p), axis); // sources 1..p
-  const bot = tf.reverse(sl(p + n, p), axis); // sources n-1-p..n-2
-  const padTop: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0]];
-  padTop[axis] = [1, n - 1 - p];
-  const padBot: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0]];
-  padBot[axis] = [n - 1 - p, 1];
-  out = tf.add(out, tf.pad(top, padTop));
-  out = tf.add(out, tf.pad(bot, padBot));
-  return out;
 }
