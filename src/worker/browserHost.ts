@@ -93,7 +93,8 @@ export class BrowserHost implements Host {
     // A URL base, a path on this server (e.g. models/my-clip), or a hub repo id (needs network).
     const base = /^https?:\/\//.test(source) ? source : /^[\w.-]+\/[\w.-]+$/.test(source) && !source.startsWith('models/') ? `https://huggingface.co/${source}/resolve/main` : `${this.baseUrl}${source.replace(/^\.?\//, '')}`;
     const res = await fetch(`${base.replace(/\/$/, '')}/${file}`);
-    if (res.status === 404) return undefined;
+    // Static servers with an SPA fallback answer a missing file with index.html and status 200.
+    if (res.status === 404 || (res.ok && (res.headers.get('content-type') ?? '').includes('text/html'))) return undefined;
     if (!res.ok) throw new Error(`${file} could not be fetched from ${base} (HTTP ${res.status})`);
     return new Uint8Array(await res.arrayBuffer());
   }

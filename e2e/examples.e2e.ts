@@ -1,0 +1,40 @@
+import { readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Browser } from 'playwright-core';
+import { launch, screenshot, watchErrors } from './browser';
+
+let browser: Browser;
+const baseUrl = inject('baseUrl');
+/** Every example graph, as the CLI suite runs them: the same JSON must also run in the editor. */
+const examples = readdirSync('graphs').filter((f) => f.endsWith('.json')).sort();
+
+beforeAll(async () => {
+  browser = await launch();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe('every example graph runs in the editor', () => {
+  for (const file of examples) {
+    it(file, async () => {
+      const context = await browser.newContext({ viewport: { width: 1400, height: 820 } });
+      const page = await context.newPage();
+      const errors = watchErrors(page);
+      await page.goto(`${baseUrl}?backend=wasm`);
+      await page.getByTestId('backend').filter({ hasText: 'backend: wasm' }).waitFor({ timeout: 60_000 });
+      await page.getByTestId('examples').selectOption(file);
+      await page.getByTestId('run').click();
+      await page.getByTestId('cancel').waitFor();
+      // The run is over when Run comes back; then every node must have finished.
+      await page.getByTestId('run').waitFor({ timeout: 240_000 });
+      const statuses = await page.locator('[data-testid^="status-"]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-testid')}: ${e.textContent}`));
+      expect(statuses.length).toBeGreaterThan(0);
+      expect(statuses.filter((s) => !/: (done|cached)/.test(s))).toEqual([]);
+      await page.locator('.react-flow__controls-fitview').click();
+      await screenshot(page, `example-${file.replace(/\.json$/, '')}`);
+      expect(errors).toEqual([]);
+      await context.close();
+    });
+  }
+});
