@@ -108,6 +108,7 @@ function Canvas() {
         onSelectionChange={({ nodes: sel }) => select(sel.length === 1 ? sel[0].id : undefined)}
         fitView
         fitViewOptions={{ padding: 0.2 }}
+        minZoom={0.1}
         deleteKeyCode={['Backspace', 'Delete']}
         colorMode="dark"
       >
