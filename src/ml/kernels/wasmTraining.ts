@@ -101,24 +101,29 @@ export function conv2dBackpropFilterNHWC(
     const total = n * oh;
     const rowsPerChunk = Math.max(1, Math.min(total, Math.floor(chunkFloats / (kh * kw * ci * ow))));
     const dy2 = tf.reshape(dy, [total * ow, co]) as tf.Tensor2D;
-    let acc: tf.Tensor2D | null = null;
-    for (let r0 = 0; r0 < total; r0 += rowsPerChunk) {
-      const rows = Math.min(rowsPerChunk, total - r0);
-      const part = tf.tidy(() => {
-        const cols = filterColumns(xT, { kh, kw, sh, sw, dh, dw, top, left, oh, ow, r0, rows });
-        const dyc = rows === total ? dy2 : sliceRows(dy2, r0 * ow, rows * ow);
-        return tf.matMul(cols, dyc) as tf.Tensor2D;
-      });
-      if (acc === null) acc = part;
-      else {
-        const next: tf.Tensor2D = tf.add(acc, part);
-        acc.dispose();
-        part.dispose();
-        acc = next;
-      }
-    }
-    return tf.reshape(acc as tf.Tensor2D, [kh, kw, ci, co]) as tf.Tensor4D;
+    const filterGrad = sumOverRowChunks(total, rowsPerChunk, (r0, rows) => {
+      const cols = filterColumns(xT, { kh, kw, sh, sw, dh, dw, top, left, oh, ow, r0, rows });
+      const dyc = rows === total ? dy2 : sliceRows(dy2, r0 * ow, rows * ow);
+      return tf.matMul(cols, dyc) as tf.Tensor2D;
+    });
+    return tf.reshape(filterGrad, [kh, kw, ci, co]) as tf.Tensor4D;
   });
+}
+
+/** Σ over row chunks of `part(r0, rows)`, each chunk in its own tidy, keeping one running sum. */
+function sumOverRowChunks(total: number, rowsPerChunk: number, part: (r0: number, rows: number) => tf.Tensor2D): tf.Tensor2D {
+  let acc: tf.Tensor2D | null = null;
+  for (let r0 = 0; r0 < total; r0 += rowsPerChunk) {
+    const rows = Math.min(rowsPerChunk, total - r0);
+    const chunk = tf.tidy(() => part(r0, rows));
+    if (acc === null) acc = chunk;
+    else {
+      const next: tf.Tensor2D = tf.add(acc, chunk);
+      tf.dispose([acc, chunk]);
+      acc = next;
+    }
+  }
+  return acc as tf.Tensor2D;
 }
 
 /** The original implementation (tf.pad + channels-first transpose + 9 tf.slice + concat per chunk). */
@@ -142,34 +147,23 @@ export function conv2dBackpropFilterLegacy(
     // Channels-first so each shifted window reshapes to [ci, rows] without a per-window transpose.
     const xt = tf.transpose(xp, [3, 0, 1, 2]) as tf.Tensor4D; // [ci, n, Hp, Wp]
     const rowsPerChunk = Math.max(1, Math.min(oh, Math.floor(chunkFloats / (kh * kw * ci * n * ow))));
-    let acc: tf.Tensor2D | null = null;
-    for (let r0 = 0; r0 < oh; r0 += rowsPerChunk) {
-      const rows = Math.min(rowsPerChunk, oh - r0);
-      const part = tf.tidy(() => {
-        const cols: tf.Tensor2D[] = [];
-        for (let i = 0; i < kh; i++) {
-          for (let j = 0; j < kw; j++) {
-            const y0 = r0 * sh + i * dh;
-            const x0 = j * dw;
-            const win = sh === 1 && sw === 1
-              ? tf.slice(xt, [0, 0, y0, x0], [ci, n, rows, ow])
-              : tf.stridedSlice(xt, [0, 0, y0, x0], [ci, n, y0 + (rows - 1) * sh + 1, x0 + (ow - 1) * sw + 1], [1, 1, sh, sw]);
-            cols.push(tf.reshape(win, [ci, n * rows * ow]));
-          }
+    const filterGrad = sumOverRowChunks(oh, rowsPerChunk, (r0, rows) => {
+      const cols: tf.Tensor2D[] = [];
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const y0 = r0 * sh + i * dh;
+          const x0 = j * dw;
+          const win = sh === 1 && sw === 1
+            ? tf.slice(xt, [0, 0, y0, x0], [ci, n, rows, ow])
+            : tf.stridedSlice(xt, [0, 0, y0, x0], [ci, n, y0 + (rows - 1) * sh + 1, x0 + (ow - 1) * sw + 1], [1, 1, sh, sw]);
+          cols.push(tf.reshape(win, [ci, n * rows * ow]));
         }
-        const colT = cols.length === 1 ? cols[0] : tf.concat(cols, 0); // [(kh,kw,ci), n·rows·ow]
-        const dyc = rows === oh ? dy : tf.slice(dy, [0, r0, 0, 0], [n, rows, ow, co]);
-        return tf.matMul(colT, tf.reshape(dyc, [n * rows * ow, co])) as tf.Tensor2D;
-      });
-      if (acc === null) acc = part;
-      else {
-        const next: tf.Tensor2D = tf.add(acc, part);
-        acc.dispose();
-        part.dispose();
-        acc = next;
       }
-    }
-    return tf.reshape(acc as tf.Tensor2D, [kh, kw, ci, co]) as tf.Tensor4D;
+      const colT = cols.length === 1 ? cols[0] : tf.concat(cols, 0); // [(kh,kw,ci), n·rows·ow]
+      const dyc = rows === oh ? dy : tf.slice(dy, [0, r0, 0, 0], [n, rows, ow, co]);
+      return tf.matMul(colT, tf.reshape(dyc, [n * rows * ow, co])) as tf.Tensor2D;
+    });
+    return tf.reshape(filterGrad, [kh, kw, ci, co]) as tf.Tensor4D;
   });
 }
 
