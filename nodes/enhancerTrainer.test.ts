@@ -29,6 +29,7 @@ import { StatsEncoder } from '../src/ml/encoders/stats';
 import { EnhancerNet } from '../src/ml/enhancer/network';
 import { decodeEnhancer } from '../src/ml/training/enhancerFiles';
 import { useTestBackend } from '../src/ml/testing';
+import { weightDiff } from '../src/ml/training/testing';
 
 beforeAll(async () => {
   await useTestBackend('wasm');
@@ -107,16 +108,6 @@ async function run(ex: Executor, g: ReturnType<typeof graph>) {
   const logs: string[] = [];
   const summary = await ex.run(g, { onEvent: (e: ExecutorEvent) => void (e.type === 'log' && e.nodeId === 'train' && logs.push(e.message)) });
   return { summary, logs, report: ex.outputsOf('train')?.report as ReportValue | undefined };
-}
-
-function weightDiff(a: EnhancerNet, b: EnhancerNet): number {
-  const sb = b.stateDict();
-  let m = 0;
-  for (const [k, t] of a.stateDict()) {
-    const u = sb.get(k)!.data;
-    for (let i = 0; i < u.length; i++) m = Math.max(m, Math.abs(u[i] - t.data[i]));
-  }
-  return m;
 }
 
 describe('enhancer-trainer through the executor: checkpoints, resume, fresh start', () => {

@@ -6,6 +6,7 @@ import { useTestBackend } from '../testing';
 import { decodeEnhancer, encodeEnhancer, type TrainingState } from './enhancerFiles';
 import { TrainingDiverged, stepRandom, trainEnhancer, type EnhancerTrainingConfig, type TrainingCallbacks } from './enhancerTraining';
 import { residualGuidance, type Guidance } from './guidance';
+import { weightDiff } from './testing';
 
 /**
  * The training loop on tiny inputs (16 px, stats encoder at 16 px): every test trains a handful of
@@ -97,17 +98,6 @@ async function train(
     opts.from?.state,
   );
   return { net, result, steps };
-}
-
-/** Largest absolute difference over all parameters. */
-function weightDiff(a: EnhancerNet, b: EnhancerNet): number {
-  const sb = b.stateDict();
-  let m = 0;
-  for (const [k, t] of a.stateDict()) {
-    const u = sb.get(k)!.data;
-    for (let i = 0; i < u.length; i++) m = Math.max(m, Math.abs(u[i] - t.data[i]));
-  }
-  return m;
 }
 
 describe('trainEnhancer: determinism', () => {
