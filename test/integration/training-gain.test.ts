@@ -1,4 +1,10 @@
 /**
+ * HELD-OUT SPLIT OF THE REAL BACKLIT PHOTOS (stated 2026-12-02 06:45 UTC, before any enhancer was run on them):
+ * ../shared/data/images/backlit/ has unclear licences, so no enhancer that is bundled or trained by a
+ * committed graph ever trains on any of them: all 25 are held out. The measured-gain test evaluates on
+ * a fixed subset: the 6 `backlit_*` photos and the 8 `lowlight_dicm_*` photos (14 images, longest side
+ * 256 px); the 11 others (lime, lol, sci) are reserved and not looked at.
+ *
  * The project's evidence that training works: RAVE guidance (+ identity loss) trained on synthetic
  * backlit versions of some well-lit photos improves *other* photos, measured against their ground
  * truth with RAVE's own metrics.
