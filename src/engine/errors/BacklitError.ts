@@ -24,7 +24,9 @@ export type ErrorCode =
   | 'image-too-large'
   | 'no-images'
   | 'output-exists'
-  | 'bad-set-option';
+  | 'bad-set-option'
+  | 'batch-unsupported'
+  | 'queue-unavailable';
 
 export interface ErrorInfo {
   code: ErrorCode;
