@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { NodeHost } from '../src/cli/nodeHost';
 import imageLoader from './imageLoader';
 import { Executor, NodeRegistry, type AnyNodeDefinition, type ExecutorEvent, type ImageBatchValue } from '../src/engine';
 import { MemoryHost } from '../src/engine/testing/memoryHost';
@@ -47,8 +52,9 @@ describe('image-loader node', () => {
     const { ex, summary, batch, logs } = await load(host, { source: 'photos' });
     expect(summary.nodes.load.status).toBe('done');
     expect(batch!.images.map((i) => i.name)).toEqual(['a.raw', 'c.raw']);
-    expect(logs).toHaveLength(1);
+    expect(logs).toHaveLength(2);
     expect(logs[0]).toMatch(/^skipped broken\.raw: .*could not be decoded/);
+    expect(logs[1]).toBe('warning: 1 of 3 file(s) skipped: broken.raw (reasons above).');
     ex.dispose();
   });
 
@@ -101,5 +107,79 @@ describe('image-loader node', () => {
     expect((await ex.run(g)).nodes.load.status).toBe('done');
     expect((ex.outputsOf('load')!.images as ImageBatchValue).images).toHaveLength(2);
     ex.dispose();
+  });
+});
+
+/** A 24-bit bottom-up BMP written by hand (BITMAPINFOHEADER): rows padded to 4 bytes, BGR order. */
+function bmp24(width: number, height: number, pixel: (x: number, y: number) => [number, number, number]): Uint8Array {
+  const stride = Math.ceil((width * 3) / 4) * 4;
+  const size = 54 + stride * height;
+  const b = new Uint8Array(size);
+  const v = new DataView(b.buffer);
+  b[0] = 0x42; b[1] = 0x4d;
+  v.setUint32(2, size, true); v.setUint32(10, 54, true); v.setUint32(14, 40, true);
+  v.setInt32(18, width, true); v.setInt32(22, height, true); v.setUint16(26, 1, true); v.setUint16(28, 24, true);
+  v.setUint32(34, stride * height, true);
+  for (let y = 0; y < height; y++) {
+    const row = 54 + (height - 1 - y) * stride; // bottom-up
+    for (let x = 0; x < width; x++) {
+      const [r, g, bl] = pixel(x, y);
+      b[row + 3 * x] = bl; b[row + 3 * x + 1] = g; b[row + 3 * x + 2] = r;
+    }
+  }
+  return b;
+}
+
+describe('image-loader on the CLI host: BMP and warnings for skipped files', () => {
+  it('reads a hand-written 24-bit BMP pixel-exactly, and warns for a text file in the folder with the reason', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bmp-'));
+    try {
+      writeFileSync(path.join(dir, 'a.bmp'), bmp24(3, 2, (x, y) => [x * 100, y * 200, 7]));
+      writeFileSync(path.join(dir, 'notes.txt'), 'hello');
+      writeFileSync(path.join(dir, '.DS_Store'), 'x'); // hidden: ignored without a warning
+      const ex = new Executor(registry, new NodeHost({ baseDirs: [dir], outDir: dir }));
+      const events: ExecutorEvent[] = [];
+      const summary = await ex.run(graph([node('load', 'image-loader', { source: dir, maxCount: 1 })]), { onEvent: (e) => events.push(e) });
+      expect(summary.ok).toBe(true);
+      const batch = ex.outputsOf('load')!.images as ImageBatchValue;
+      expect(batch.images.map((i) => [i.name, ...i.tensor.shape])).toEqual([['a.bmp', 2, 3, 3]]);
+      const px = (await batch.images[0].tensor.array()) as number[][][];
+      expect(px[1][2].map((c) => Math.round(c * 255))).toEqual([200, 200, 7]);
+      expect(px[0][1].map((c) => Math.round(c * 255))).toEqual([100, 0, 7]);
+      const logs = events.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+      // maxCount 1 counts images: a.bmp fills it before notes.txt is reached.
+      expect(logs).toEqual(['loaded the first 1 image(s) (maxCount); 1 more file(s) not read.']);
+      ex.dispose();
+
+      const ex2 = new Executor(registry, new NodeHost({ baseDirs: [dir], outDir: dir }));
+      const events2: ExecutorEvent[] = [];
+      await ex2.run(graph([node('load', 'image-loader', { source: dir })]), { onEvent: (e) => events2.push(e) });
+      const logs2 = events2.flatMap((e) => (e.type === 'log' ? [e.message] : []));
+      expect(logs2[0]).toMatch(/^skipped notes\.txt: not an image type this loader reads \(\.txt;/);
+      expect(logs2[1]).toBe('warning: 1 of 2 file(s) skipped: notes.txt (reasons above).');
+      ex2.dispose();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a 4-bit palette BMP written by ImageMagick (when installed) to the exact palette colours', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'bmp-'));
+    try {
+      try {
+        execFileSync('convert', ['-size', '4x3', 'xc:rgb(20,40,60)', '-fill', 'rgb(200,10,30)', '-draw', 'point 1,2', '-type', 'Palette', `BMP3:${path.join(dir, 'p.bmp')}`]);
+      } catch {
+        return; // no ImageMagick: the hand-written BMP test above still covers decoding
+      }
+      const host = new NodeHost({ baseDirs: [dir], outDir: dir });
+      const [file] = await host.listImageFiles('p.bmp');
+      const img = await host.decodeImage(await file.read(), file.name);
+      expect([img.width, img.height]).toEqual([4, 3]);
+      const at = (x: number, y: number) => Array.from(img.data.slice((y * 4 + x) * 4, (y * 4 + x) * 4 + 4));
+      expect(at(1, 2)).toEqual([200, 10, 30, 255]);
+      expect(at(0, 0)).toEqual([20, 40, 60, 255]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

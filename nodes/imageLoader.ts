@@ -5,13 +5,14 @@ import { defineNode, imageFromRgba, type ImageBatchValue, type NamedImage } from
 /**
  * Loads photos from a file, folder or glob (CLI: relative to the graph file, then the working
  * folder, then the bundled samples; editor: bundled samples or files you drop/pick). Files that
- * fail to decode or are too large are skipped with a warning; the rest still load.
+ * are not images, fail to decode or are too large are skipped with a warning naming the file and
+ * the reason; the rest still load. BMP is read too (CLI: decode-bmp; browser: createImageBitmap).
  */
 export default defineNode({
   type: 'image-loader',
   title: 'Image Loader',
   category: 'Input',
-  description: 'Loads images from a file, folder or glob (e.g. samples/well-lit/*). Bad or huge files are skipped with a warning.',
+  description: 'Loads PNG, JPEG, WebP, TIFF, GIF, AVIF or BMP images from a file, folder or glob (e.g. samples/well-lit/*). Other, bad or huge files are skipped with a warning that names the file and the reason.',
   inputs: {},
   outputs: { images: { kind: 'ImageBatch', label: 'Images' } },
   params: z.object({
@@ -22,13 +23,15 @@ export default defineNode({
   }),
   externalKey: (params, host) => host.fingerprint(params.source),
   async run({ params, ctx }) {
-    const files = (await ctx.host.listImageFiles(params.source)).slice(0, params.maxCount);
+    const files = await ctx.host.listImageFiles(params.source);
     if (files.length === 0) {
       ctx.fail('source', `No images found for "${params.source}".`, 'point it at an existing image file, a folder of images, or a glob such as photos/*.jpg (paths are relative to the graph file).');
     }
     const images: NamedImage[] = [];
     const skipped: string[] = [];
-    for (let i = 0; i < files.length; i++) {
+    let i = 0;
+    // maxCount counts images loaded, not files listed: a skipped file does not use up a slot.
+    for (; i < files.length && images.length < params.maxCount; i++) {
       ctx.throwIfCancelled();
       const file = files[i];
       ctx.progress(i, files.length, { message: file.name });
@@ -41,12 +44,15 @@ export default defineNode({
         images.push({ name: file.name, tensor: params.maxSide > 0 ? downscale(full, params.maxSide) : full });
       } catch (err) {
         skipped.push(file.name);
-        ctx.log(`skipped ${file.name}: ${(err as Error).message}`);
+        const e = err as Error & { info?: { message: string; fix?: string } };
+        ctx.log(`skipped ${file.name}: ${e.info ? `${e.info.message}${e.info.fix ? ` Fix: ${e.info.fix}` : ''}` : e.message}`);
       }
     }
     ctx.progress(files.length, files.length);
+    if (i < files.length) ctx.log(`loaded the first ${params.maxCount} image(s) (maxCount); ${files.length - i} more file(s) not read.`);
+    if (skipped.length && images.length) ctx.log(`warning: ${skipped.length} of ${i} file(s) skipped: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? ', …' : ''} (reasons above).`);
     if (images.length === 0) {
-      ctx.fail('source', `None of the ${files.length} file(s) for "${params.source}" could be read (${skipped.slice(0, 3).join(', ')}).`, 'use PNG or JPEG files (see the warnings for each file).');
+      ctx.fail('source', `None of the ${files.length} file(s) for "${params.source}" could be read (${skipped.slice(0, 3).join(', ')}).`, 'use PNG, JPEG, WebP, TIFF or BMP files (see the warnings for each file).');
     }
     const value: ImageBatchValue = { kind: 'ImageBatch', images };
     return { images: value };

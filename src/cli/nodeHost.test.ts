@@ -29,7 +29,10 @@ describe('NodeHost', () => {
     await fs.mkdir(path.join(tmp, 'mine'), { recursive: true });
     await fs.copyFile(path.join(REPO_ROOT, 'public/samples/pairs/imagemagick_bluebells_darker.jpg'), path.join(tmp, 'mine/x.jpg'));
     await fs.writeFile(path.join(tmp, 'mine/notes.txt'), 'not an image');
-    expect((await host.listImageFiles('mine')).map((f) => f.name)).toEqual(['x.jpg']);
+    // Every visible file is listed, so the Image Loader can warn about the ones it skips, with why.
+    const listed = await host.listImageFiles('mine');
+    expect(listed.map((f) => f.name)).toEqual(['notes.txt', 'x.jpg']);
+    await expect(listed[0].read()).rejects.toThrow(/not an image type this loader reads \(\.txt;/);
   });
 
   it('decodes a JPEG to RGBA and refuses garbage with image-unreadable', async () => {

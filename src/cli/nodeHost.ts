@@ -1,13 +1,14 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import decodeBmp from 'decode-bmp';
 import sharp from 'sharp';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { resolveHfSnapshot } from '../ml/clip/loadNode';
 import { BacklitError, hashString, type DecodedImage, type Host, type ImageFile, type WrittenFile } from '../engine';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif'];
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif', '.bmp'];
 
 export interface NodeHostOptions {
   /** Folders relative sources are tried in, in order (graph folder, working folder). */
@@ -32,6 +33,8 @@ export class NodeHost implements Host {
     return paths.map((p) => ({
       name: path.basename(p),
       read: async () => {
+        // Folders and globs list every visible file, so the loader can say why one was skipped.
+        if (!isImagePath(p)) throw new Error(`not an image type this loader reads (${path.extname(p) || 'no extension'}; it reads ${IMAGE_EXTENSIONS.join(' ')})`);
         const stat = await fs.stat(p);
         if (stat.size > 512 * 1024 * 1024) throw new Error(`${p} is ${(stat.size / 2 ** 20).toFixed(0)} MiB, larger than the 512 MiB limit`);
         return new Uint8Array(await fs.readFile(p));
@@ -45,14 +48,13 @@ export class NodeHost implements Host {
       const full = path.resolve(base, source);
       if (isDynamicPattern(source)) {
         const matches = await glob(source, { cwd: base || '/', absolute: true, onlyFiles: true });
-        const images = matches.filter(isImagePath).sort();
-        if (images.length) return images;
+        if (matches.some(isImagePath)) return matches.filter(isVisible).sort();
         continue;
       }
       const stat = await fs.stat(full).catch(() => undefined);
       if (stat?.isDirectory()) {
-        const entries = (await fs.readdir(full)).filter(isImagePath).sort();
-        return entries.map((e) => path.join(full, e));
+        const entries = await fs.readdir(full, { withFileTypes: true });
+        return entries.filter((e) => e.isFile() && isVisible(e.name)).map((e) => path.join(full, e.name)).sort();
       }
       if (stat?.isFile()) return [full];
     }
@@ -71,6 +73,15 @@ export class NodeHost implements Host {
   }
 
   async decodeImage(bytes: Uint8Array, name: string): Promise<DecodedImage> {
+    // sharp (libvips) has no BMP reader; decode-bmp reads 1/4/8/16/24/32-bit BMPs ("BM" magic).
+    if (bytes[0] === 0x42 && bytes[1] === 0x4d) {
+      try {
+        const bmp = decodeBmp(bytes);
+        return { width: bmp.width, height: bmp.height, data: new Uint8Array(bmp.data.buffer, bmp.data.byteOffset, bmp.data.byteLength) };
+      } catch (err) {
+        throw new BacklitError({ code: 'image-unreadable', message: `${name} looks like a BMP but could not be decoded (${(err as Error).message.replace(/\.$/, '')}).`, fix: 'save it again as PNG or an uncompressed BMP.' });
+      }
+    }
     try {
       const { data, info } = await sharp(bytes, { limitInputPixels: 268_402_689 })
         .rotate() // honour EXIF orientation like browsers do
@@ -82,7 +93,7 @@ export class NodeHost implements Host {
       throw new BacklitError({
         code: 'image-unreadable',
         message: `${name} could not be decoded (${(err as Error).message.replace(/\.$/, '')}).`,
-        fix: 'use a PNG, JPEG, WebP or TIFF file (BMP is not supported).',
+        fix: 'use a PNG, JPEG, WebP, TIFF or BMP file.',
       });
     }
   }
@@ -140,6 +151,11 @@ export class NodeHost implements Host {
     await writeAtomic(target, bytes);
     return { name: finalName, location: target, bytes: bytes.byteLength, renamedFrom: finalName !== name ? name : undefined };
   }
+}
+
+/** Hidden files (.DS_Store, editor swap files) are not worth a warning. */
+function isVisible(p: string): boolean {
+  return !path.basename(p).startsWith('.');
 }
 
 function isImagePath(p: string): boolean {

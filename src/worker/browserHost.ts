@@ -72,7 +72,7 @@ export class BrowserHost implements Host {
     try {
       bitmap = await createImageBitmap(new Blob([bytes as BlobPart]));
     } catch {
-      throw new BacklitError({ code: 'image-unreadable', message: `${name} could not be decoded by the browser.`, fix: 'use a PNG, JPEG or WebP file.' });
+      throw new BacklitError({ code: 'image-unreadable', message: `${name} could not be decoded by the browser.`, fix: 'use a PNG, JPEG, WebP or BMP file.' });
     }
     const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
     const ctx = canvas.getContext('2d')!;
