@@ -29,9 +29,28 @@ export interface TrainStepOptions {
 /**
  * One optimisation step of the enhancer on `input` [N,H,W,3]: forward, loss, backward, update.
  * The loss closure receives the forward result (L and I_out) and the input; every tensor it makes
- * is released here. Returns the loss value.
+ * is released here. Returns the loss value (a synchronous read: fine on cpu/wasm; on GPU backends
+ * use `trainStepLazy`, which leaves the loss on the device).
  */
 export function trainStep(net: EnhancerNet, optimizer: tf.Optimizer, input: tf.Tensor4D, loss: EnhancerLoss, opts: TrainStepOptions = {}): number {
+  const value = trainStepLazy(net, optimizer, input, loss, opts);
+  const out = value.dataSync()[0];
+  value.dispose();
+  if (!Number.isFinite(out)) throw new Error(nonFiniteLossMessage(out));
+  return out;
+}
+
+/** The divergence message; the trainer recognises it by "loss is NaN|Infinity". */
+export function nonFiniteLossMessage(value: number): string {
+  return `enhancer training loss is ${value}; lower the learning rate or check the loss inputs.`;
+}
+
+/**
+ * `trainStep` without reading anything back: returns the loss as a scalar tensor the caller owns
+ * (and must dispose). On webgpu/webgl the step is only queued; reading the loss later (async, or
+ * every k steps) keeps the device busy instead of stalling on a readback each step.
+ */
+export function trainStepLazy(net: EnhancerNet, optimizer: tf.Optimizer, input: tf.Tensor4D, loss: EnhancerLoss, opts: TrainStepOptions = {}): tf.Scalar {
   const vars = net.trainableVariables();
   const wd = opts.weightDecay ?? 0;
   const n = input.shape[0];
@@ -55,15 +74,11 @@ export function trainStep(net: EnhancerNet, optimizer: tf.Optimizer, input: tf.T
     total = next.v;
   }
   const grads = acc as tf.NamedTensorMap;
-  const value = total as tf.Scalar;
   tf.tidy(() => {
     const final: tf.NamedTensorMap = {};
     for (const w of vars) final[w.name] = wd > 0 ? tf.add(grads[w.name], tf.mul(w, wd)) : grads[w.name];
     optimizer.applyGradients(final);
   });
   tf.dispose(Object.values(grads));
-  const out = value.dataSync()[0];
-  value.dispose();
-  if (!Number.isFinite(out)) throw new Error(`enhancer training loss is ${out}; lower the learning rate or check the loss inputs.`);
-  return out;
+  return total as tf.Scalar;
 }

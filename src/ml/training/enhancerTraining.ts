@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ImageEncoder } from '../encoder';
 import type { EnhancerNet } from '../enhancer/network';
-import { trainStep } from '../enhancer/train';
+import { nonFiniteLossMessage, trainStepLazy } from '../enhancer/train';
 import { encoderIdentityLoss, l1Loss, reconstructionLoss, ssimLoss, IDENTITY_WEIGHTS_MAIN } from '../losses';
 import { resizeImages } from '../image';
 import { registerWasmTrainingKernels } from '../kernels';
@@ -51,6 +51,19 @@ export interface TrainingResult {
 
 export class TrainingDiverged extends Error {}
 
+interface PendingRead {
+  step: number;
+  names: string[];
+  tensor: tf.Tensor;
+  values: Promise<ArrayLike<number>>;
+}
+
+/** Steps a loss read may trail the queued work: 2 on GPU backends (no stall per step), 0 on cpu/wasm. */
+function readLag(): number {
+  const b = tf.getBackend();
+  return b === 'webgpu' || b === 'webgl' ? 2 : 0;
+}
+
 /** Deterministic per-step randomness: a resumed run draws the same batches as an uninterrupted one. */
 export function stepRandom(seed: number, step: number): () => number {
   return mulberry32((Math.imul(seed + 1, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b)) >>> 0);
@@ -91,7 +104,7 @@ export async function trainEnhancer(
   // Resize every training image once; each step only augments.
   const inputs = data.inputs.map((t) => tf.tidy(() => resizeImages(t.expandDims(0) as tf.Tensor4D, size, size, { filter: 'bilinear' }).squeeze([0]) as tf.Tensor3D));
   const targets = data.targets?.map((t) => tf.tidy(() => resizeImages(t.expandDims(0) as tf.Tensor4D, size, size, { filter: 'bilinear' }).squeeze([0]) as tf.Tensor3D));
-  if (!resume) reviveDeadIllumination(net, inputs);
+  if (!resume) await reviveDeadIllumination(net, inputs);
   const optimizer = tf.train.adam(config.lr);
   const vars = net.trainableVariables();
   const start = resume?.step ?? 0;
@@ -99,65 +112,94 @@ export async function trainEnhancer(
     if (resume?.optimizer?.size) await restoreAdam(optimizer, vars, resume.optimizer);
     let last: Record<string, number> = {};
     let completed = start; // steps completed (less than iterations when cancelled)
-    for (let step = start; step < config.iterations; step++) {
-      if (callbacks.signal?.aborted) {
-        // Keep the progress of a cancelled run: the next run resumes exactly here.
-        if (step > start && callbacks.saveCheckpoint) await callbacks.saveCheckpoint({ step, optimizer: await adamState(optimizer, vars) });
-        break;
-      }
-      const rand = stepRandom(config.seed, step);
-      const batchIdx = Array.from({ length: Math.min(config.batchSize, inputs.length) }, () => Math.floor(rand() * inputs.length));
-      const pairs = batchIdx.map((i) => (config.augment ? augmentPair(inputs[i], targets?.[i], rand) : ([inputs[i], targets?.[i]] as const)));
-      const x = tf.stack(pairs.map((p) => p[0])) as tf.Tensor4D;
-      const y = targets ? (tf.stack(pairs.map((p) => p[1]!)) as tf.Tensor4D) : undefined;
-      for (const p of pairs) for (const t of p) if (t && !inputs.includes(t) && !targets?.includes(t)) t.dispose();
-      const warm = step < config.warmupIterations;
-      const parts: Record<string, tf.Scalar> = {};
-      const batchN = x.shape[0];
-      let loss: number;
+    // Loss read-back: each step's loss terms are stacked into one small tensor whose download
+    // starts at once (`data()`, async) but is awaited only `lag` steps later, so on a GPU the next
+    // steps are queued while the read is in flight instead of stalling the device every step.
+    // cpu/wasm compute synchronously anyway, so there lag = 0 (progress and the NaN guard exactly
+    // per step). Pending reads are flushed before every checkpoint, so a checkpoint is never
+    // written after an undetected non-finite loss.
+    const lag = readLag();
+    const pending: PendingRead[] = [];
+    const report = async (p: PendingRead) => {
+      let values: ArrayLike<number>;
       try {
-        loss = trainStep(
-          net,
-          optimizer,
-          x,
-          (res, input) => {
-            const share = input.shape[0] / batchN;
-            // trainStep weights each chunk's loss by its share of the batch (exact for per-image means);
-            // the identity loss sums over the batch (METHODS.md: Σ_batch), so a chunk's sum is scaled up
-            // by 1/share: the same gradient whatever microBatch is.
-            if (warm) return keepPart(parts, 'reconstruction', tf.div(reconstructionLoss(encoder, res.out, input), share) as tf.Scalar, share);
-            const g = keepPart(parts, 'guidance', tf.mul(guidance.loss(encoder.encodeImages(res.out, 'loss')), config.guidanceWeight), share);
-            const id = keepPart(parts, 'identity', tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), config.identityWeight / share), share);
-            let total = tf.add(g, id);
-            if (y && config.pixelWeight > 0) {
-              // Micro-batching is off when a pixel loss is on, so `input` is the whole batch and matches `y`.
-              const px = keepPart(parts, 'pixel', tf.mul(tf.add(l1Loss(res.out, y), ssimLoss(res.out, y)), config.pixelWeight), 1);
-              total = tf.add(total, px);
-            }
-            return total as tf.Scalar;
-          },
-          { weightDecay: config.weightDecay, microBatch: y && config.pixelWeight > 0 ? undefined : config.microBatch },
-        );
-      } catch (err) {
-        tf.dispose(Object.values(parts));
-        // Only a non-finite loss is divergence; anything else is a real error and keeps its message.
-        if (/loss is (NaN|-?Infinity)/.test((err as Error).message)) throw new TrainingDiverged(`training diverged at step ${step + 1}: ${(err as Error).message}`);
-        throw err;
+        values = await p.values;
       } finally {
-        tf.dispose([x, y]);
+        p.tensor.dispose();
       }
-      last = { loss };
-      for (const [k, t] of Object.entries(parts)) {
-        last[k] = (await t.data())[0];
-        t.dispose();
+      if (!Number.isFinite(values[0])) throw new TrainingDiverged(`training diverged at step ${p.step + 1}: ${nonFiniteLossMessage(values[0])}`);
+      last = Object.fromEntries([['loss', values[0]], ...p.names.map((k, i) => [k, values[i + 1]])]);
+      callbacks.onStep?.(p.step + 1, config.iterations, last);
+    };
+    const flush = async () => {
+      while (pending.length) await report(pending.shift()!);
+    };
+    try {
+      for (let step = start; step < config.iterations; step++) {
+        if (callbacks.signal?.aborted) {
+          // Keep the progress of a cancelled run: the next run resumes exactly here.
+          await flush();
+          if (step > start && callbacks.saveCheckpoint) await callbacks.saveCheckpoint({ step, optimizer: await adamState(optimizer, vars) });
+          break;
+        }
+        const rand = stepRandom(config.seed, step);
+        const batchIdx = Array.from({ length: Math.min(config.batchSize, inputs.length) }, () => Math.floor(rand() * inputs.length));
+        const pairs = batchIdx.map((i) => (config.augment ? augmentPair(inputs[i], targets?.[i], rand) : ([inputs[i], targets?.[i]] as const)));
+        const x = tf.stack(pairs.map((p) => p[0])) as tf.Tensor4D;
+        const y = targets ? (tf.stack(pairs.map((p) => p[1]!)) as tf.Tensor4D) : undefined;
+        for (const p of pairs) for (const t of p) if (t && !inputs.includes(t) && !targets?.includes(t)) t.dispose();
+        const warm = step < config.warmupIterations;
+        const parts: Record<string, tf.Scalar> = {};
+        const batchN = x.shape[0];
+        let loss: tf.Scalar;
+        try {
+          loss = trainStepLazy(
+            net,
+            optimizer,
+            x,
+            (res, input) => {
+              const share = input.shape[0] / batchN;
+              // trainStep weights each chunk's loss by its share of the batch (exact for per-image means);
+              // the identity loss sums over the batch (METHODS.md: Σ_batch), so a chunk's sum is scaled up
+              // by 1/share: the same gradient whatever microBatch is.
+              if (warm) return keepPart(parts, 'reconstruction', tf.div(reconstructionLoss(encoder, res.out, input), share) as tf.Scalar, share);
+              const g = keepPart(parts, 'guidance', tf.mul(guidance.loss(encoder.encodeImages(res.out, 'loss')), config.guidanceWeight), share);
+              const id = keepPart(parts, 'identity', tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), config.identityWeight / share), share);
+              let total = tf.add(g, id);
+              if (y && config.pixelWeight > 0) {
+                // Micro-batching is off when a pixel loss is on, so `input` is the whole batch and matches `y`.
+                const px = keepPart(parts, 'pixel', tf.mul(tf.add(l1Loss(res.out, y), ssimLoss(res.out, y)), config.pixelWeight), 1);
+                total = tf.add(total, px);
+              }
+              return total as tf.Scalar;
+            },
+            { weightDecay: config.weightDecay, microBatch: y && config.pixelWeight > 0 ? undefined : config.microBatch },
+          );
+        } catch (err) {
+          tf.dispose(Object.values(parts));
+          throw err;
+        } finally {
+          tf.dispose([x, y]);
+        }
+        const names = Object.keys(parts);
+        const stats = tf.tidy(() => tf.stack([loss, ...names.map((k) => parts[k])]));
+        tf.dispose([loss, ...Object.values(parts)]);
+        pending.push({ step, names, tensor: stats, values: stats.data() });
+        completed = step + 1;
+        while (pending.length > lag) await report(pending.shift()!);
+        const done = step + 1 === config.iterations;
+        if (callbacks.saveCheckpoint && (done || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0))) {
+          await flush();
+          await callbacks.saveCheckpoint({ step: step + 1, optimizer: await adamState(optimizer, vars) });
+        }
+        await tf.nextFrame(); // lets cancellation and progress messages through
       }
-      completed = step + 1;
-      callbacks.onStep?.(step + 1, config.iterations, last);
-      const done = step + 1 === config.iterations;
-      if (callbacks.saveCheckpoint && (done || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0))) {
-        await callbacks.saveCheckpoint({ step: step + 1, optimizer: await adamState(optimizer, vars) });
+      await flush();
+    } finally {
+      for (const p of pending) {
+        p.values.catch(() => undefined);
+        p.tensor.dispose();
       }
-      await tf.nextFrame(); // lets cancellation and progress messages through
     }
     return { steps: completed, last, resumedFrom: start };
   } finally {
@@ -173,10 +215,12 @@ export async function trainEnhancer(
  * network starts from the identity instead: the illumination head's bias = 1 gives L ≈ 1, out ≈ in.
  * Trained weights (fine-tuning, resuming) have a live L and are left alone.
  */
-function reviveDeadIllumination(net: EnhancerNet, inputs: tf.Tensor3D[]): void {
+async function reviveDeadIllumination(net: EnhancerNet, inputs: tf.Tensor3D[]): Promise<void> {
   const bias = net.weights.get('cond_add1.bias');
   if (!bias || inputs.length === 0) return;
-  const maxL = tf.tidy(() => tf.max(net.illumination(tf.stack(inputs.slice(0, 2)) as tf.Tensor4D)).dataSync()[0]);
+  const maxT = tf.tidy(() => tf.max(net.illumination(tf.stack(inputs.slice(0, 2)) as tf.Tensor4D)));
+  const maxL = (await maxT.data())[0];
+  maxT.dispose();
   if (maxL < 1e-2) tf.tidy(() => bias.assign(tf.onesLike(bias)));
 }
 
