@@ -11,7 +11,7 @@ import { collectHandles, collectTensors, tensorsOwnedBy, type Disposable } from 
 import { canonicalJson, hashString } from './hash';
 import { viewOf, type PortView } from './views';
 
-export type NodeStatus = 'queued' | 'running' | 'done' | 'cached' | 'error' | 'blocked' | 'cancelled';
+export type NodeStatus = 'queued' | 'running' | 'done' | 'cached' | 'error' | 'blocked' | 'cancelled' | 'bypassed';
 
 export type ExecutorEvent =
   | { type: 'run-start'; nodeIds: string[] }
@@ -126,6 +126,20 @@ export class Executor {
         continue;
       }
       const incoming = graph.edges.filter((e) => e.to.node === id);
+      // A bypassed node upstream with nothing of this kind to pass on: this input gets no value.
+      const emptyUpstream = incoming.find((e) => results[e.from.node]?.status === 'bypassed' && this.cache.get(e.from.node)?.outputs[e.from.port] === undefined);
+      if (emptyUpstream) {
+        const up = nodes.get(emptyUpstream.from.node)!;
+        finish('blocked', {
+          code: 'upstream-bypassed',
+          nodeId: id,
+          nodeType: def?.title,
+          field: emptyUpstream.to.port,
+          message: `Skipped: "${up.label ?? up.id}" is bypassed and has no input of this kind to pass on.`,
+          fix: `un-bypass "${up.id}", or wire this input from elsewhere.`,
+        });
+        continue;
+      }
       const failedUpstream = incoming.find((e) => results[e.from.node] && !isOk(results[e.from.node].status));
       if (failedUpstream) {
         const up = nodes.get(failedUpstream.from.node)!;
@@ -137,6 +151,31 @@ export class Executor {
           message: `Not run because "${up.label ?? up.id}" upstream did not finish.`,
           fix: `fix "${up.id}" first.`,
         });
+        continue;
+      }
+      if (node.bypass) {
+        // Each output passes on the first wired input of the same kind (ComfyUI's bypass); outputs
+        // with no such input stay empty and nodes reading them are skipped (see emptyUpstream).
+        const outputs: PortValues = {};
+        const passed: string[] = [];
+        for (const [port, spec] of Object.entries(def.outputs)) {
+          const source = incoming.find((e) => def.inputs[e.to.port]?.kind === spec.kind);
+          if (source) {
+            outputs[port] = this.cache.get(source.from.node)!.outputs[source.from.port];
+            passed.push(`${source.to.port}→${port}`);
+          }
+        }
+        const inputsKey = incoming.map((e) => `${e.to.port}<=${hashes.get(e.from.node)}:${e.from.port}`).sort().join('|');
+        hashes.set(id, hashString(`bypass|${node.type}|${inputsKey}`));
+        // The cache entry shares its tensors with the upstream entries; evict() frees a tensor only when no entry holds it.
+        this.evict(id);
+        this.cache.set(id, { hash: hashes.get(id)!, outputs });
+        emit({ type: 'log', nodeId: id, message: passed.length ? `bypassed: ${passed.join(', ')}` : 'bypassed: nothing to pass on' });
+        finish('bypassed');
+        if (opts.views) {
+          const passedOutputs = Object.fromEntries(Object.entries(def.outputs).filter(([port]) => outputs[port] !== undefined));
+          await this.emitViews(id, passedOutputs, outputs, emit);
+        }
         continue;
       }
       const missing = Object.entries(def.inputs).find(([port, spec]) => !spec.optional && !incoming.some((e) => e.to.port === port));
@@ -270,7 +309,7 @@ export class Executor {
 }
 
 function isOk(status: NodeStatus): boolean {
-  return status === 'done' || status === 'cached';
+  return status === 'done' || status === 'cached' || status === 'bypassed';
 }
 
 function now(): number {

@@ -18,6 +18,8 @@ export interface GraphNode {
   version?: number;
   /** A user-chosen title shown instead of the node type's. */
   label?: string;
+  /** Bypassed: not run; each output passes on the first wired input of the same kind (see Executor). */
+  bypass?: boolean;
 }
 
 export interface GraphMeta {

@@ -15,6 +15,7 @@ export const graphSchema = z.object({
       position: z.object({ x: z.number().finite(), y: z.number().finite() }).default({ x: 0, y: 0 }),
       version: z.number().int().min(0).optional(),
       label: z.string().max(200).optional(),
+      bypass: z.boolean().optional(),
     }),
   ),
   edges: z.array(z.object({ from: portRef, to: portRef })).default([]),
