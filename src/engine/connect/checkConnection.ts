@@ -1,4 +1,4 @@
-import type { Graph, GraphEdge } from '../graph/model';
+import type { Graph, GraphEdge, GraphNode } from '../graph/model';
 import { pathExists } from '../graph/topology';
 import type { NodeRegistry } from '../registry/registry';
 import { SPACED_KINDS } from '../ports/kinds';
@@ -22,12 +22,23 @@ export type RefusalCode =
 const refuse = (code: RefusalCode, reason: string): ConnectionCheck => ({ ok: false, code, reason });
 
 /**
+ * Lookups for checking many edges of one graph in linear time (validateGraph): nodes by id and
+ * taken inputs, instead of scanning the graph per edge. Space and cycle checks are left to the
+ * caller, which does each once for the whole graph.
+ */
+export interface ConnectionIndex {
+  node(id: string): GraphNode | undefined;
+  /** The node already wired into `nodeId.port`, if any. */
+  takenBy(nodeId: string, port: string): string | undefined;
+}
+
+/**
  * Would `edge` be a valid wire in `graph`? Returns a reason a person can act on when not.
  * `graph` must not already contain `edge` (when re-validating a loaded graph, pass it without it).
  */
-export function checkConnection(graph: Graph, registry: NodeRegistry, edge: GraphEdge): ConnectionCheck {
-  const source = graph.nodes.find((n) => n.id === edge.from.node);
-  const target = graph.nodes.find((n) => n.id === edge.to.node);
+export function checkConnection(graph: Graph, registry: NodeRegistry, edge: GraphEdge, index?: ConnectionIndex): ConnectionCheck {
+  const source = index ? index.node(edge.from.node) : graph.nodes.find((n) => n.id === edge.from.node);
+  const target = index ? index.node(edge.to.node) : graph.nodes.find((n) => n.id === edge.to.node);
   if (!source) return refuse('unknown-node', `There is no node "${edge.from.node}" to wire from.`);
   if (!target) return refuse('unknown-node', `There is no node "${edge.to.node}" to wire into.`);
   const sourceDef = registry.get(source.type);
@@ -49,10 +60,11 @@ export function checkConnection(graph: Graph, registry: NodeRegistry, edge: Grap
       `${sourceDef.title} → ${out.label} is ${out.kind}, but ${targetDef.title} → ${inp.label} expects ${inp.kind}.`,
     );
   }
-  const taken = graph.edges.find((e) => e.to.node === target.id && e.to.port === edge.to.port);
-  if (taken) {
-    return refuse('input-taken', `${targetDef.title} → ${inp.label} is already wired from "${taken.from.node}"; an input takes one wire (remove that one first).`);
+  const taken = index ? index.takenBy(target.id, edge.to.port) : graph.edges.find((e) => e.to.node === target.id && e.to.port === edge.to.port)?.from.node;
+  if (taken !== undefined) {
+    return refuse('input-taken', `${targetDef.title} → ${inp.label} is already wired from "${taken}"; an input takes one wire (remove that one first).`);
   }
+  if (index) return { ok: true };
   if (SPACED_KINDS.has(out.kind)) {
     const spaces = inferSpaces(graph, registry);
     const incoming = spaces.get(source.id);

@@ -11,6 +11,13 @@ import { SPACED_KINDS } from '../ports/kinds';
 export function inferSpaces(graph: Graph, registry: NodeRegistry): Map<string, string | undefined> {
   const spaces = new Map<string, string | undefined>();
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+  // Incoming edges per node, so the whole inference is linear in nodes + edges.
+  const incoming = new Map<string, Graph['edges']>();
+  for (const e of graph.edges) {
+    let list = incoming.get(e.to.node);
+    if (!list) incoming.set(e.to.node, (list = []));
+    list.push(e);
+  }
   for (const id of topologicalOrder(graph).order) {
     const node = nodes.get(id)!;
     const def = registry.get(node.type);
@@ -20,9 +27,17 @@ export function inferSpaces(graph: Graph, registry: NodeRegistry): Map<string, s
       spaces.set(id, parsed.success ? def.spaceOf(parsed.data) : undefined);
       continue;
     }
-    spaces.set(id, spaceOfInputs(graph, registry, id, spaces));
+    spaces.set(id, firstSpace(def, incoming.get(id) ?? [], spaces));
   }
   return spaces;
+}
+
+function firstSpace(def: { inputs: Record<string, { kind: import('../ports/kinds').PortKind }> }, edges: Graph['edges'], spaces: Map<string, string | undefined>): string | undefined {
+  for (const e of edges) {
+    const spec = def.inputs[e.to.port];
+    if (spec && SPACED_KINDS.has(spec.kind) && spaces.get(e.from.node)) return spaces.get(e.from.node);
+  }
+  return undefined;
 }
 
 /** The space shared by a node's wired spaced inputs (first one found). */

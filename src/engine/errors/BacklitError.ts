@@ -40,6 +40,25 @@ export interface ErrorInfo {
   field?: string;
 }
 
+/**
+ * A value as it may appear inside a message: JSON, cut to `max` characters (a 1 MB param is not
+ * echoed whole), and never throwing (cycles, BigInt, deep nesting print as a placeholder).
+ */
+export function preview(value: unknown, max = 120): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Array.isArray(value) ? '[…]' : typeof value === 'object' && value !== null ? '{…}' : String(value);
+  }
+  return cut(text, max);
+}
+
+/** `text`, or its first `max` characters and how long it was. */
+export function cut(text: string, max = 120): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text;
+}
+
 export class BacklitError extends Error {
   readonly info: ErrorInfo;
   constructor(info: ErrorInfo) {

@@ -1,10 +1,14 @@
 import { BacklitError, type ErrorInfo } from '../errors/BacklitError';
 import { CURRENT_GRAPH_VERSION, GRAPH_FORMAT, type Graph, type GraphNode } from '../graph/model';
 import { topologicalOrder } from '../graph/topology';
-import { checkConnection } from '../connect/checkConnection';
+import { checkConnection, type ConnectionIndex } from '../connect/checkConnection';
+import { inferSpaces } from '../connect/spaces';
+import { SPACED_KINDS } from '../ports/kinds';
 import type { NodeRegistry } from '../registry/registry';
 import { migrationCount } from '../nodes/defineNode';
-import { graphSchema } from './graphSchema';
+import { graphSchema, RESERVED_KEYS } from './graphSchema';
+import { scanJson } from './jsonScan';
+import { cut, preview } from '../errors/BacklitError';
 import { migrateGraph } from './migrations';
 
 export interface LoadResult {
@@ -31,18 +35,26 @@ export function loadGraph(input: string | unknown, registry: NodeRegistry): Load
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     return fatal({ code: 'graph-not-object', message: 'A graph file must hold one JSON object.', fix: 'save the graph again from the editor or the CLI.' });
   }
+  const scan = scanJson(raw);
+  if (scan) {
+    const where = scan.path.join('.');
+    const nodeIndex = scan.path[0] === 'nodes' && typeof scan.path[1] === 'number' ? scan.path[1] : undefined;
+    const nodeRaw = nodeIndex !== undefined ? ((raw as { nodes?: unknown[] }).nodes?.[nodeIndex] as { id?: unknown } | undefined) : undefined;
+    const nodeId = typeof nodeRaw?.id === 'string' && !RESERVED_KEYS.has(nodeRaw.id) ? cut(nodeRaw.id, 200) : undefined;
+    return fatal({ code: 'graph-shape', nodeId, field: where, message: `The graph JSON is refused at "${where}": ${scan.message}.`, fix: 'rename that key or flatten that value; graph files are plain data.' });
+  }
   const obj = raw as Record<string, unknown>;
   if (obj.format !== GRAPH_FORMAT) {
     return fatal({
       code: 'graph-format',
       field: 'format',
-      message: `This is not a Backlit Studio graph ("format" is ${JSON.stringify(obj.format)}, expected "${GRAPH_FORMAT}").`,
+      message: `This is not a Backlit Studio graph ("format" is ${preview(obj.format)}, expected "${GRAPH_FORMAT}").`,
       fix: 'open a file saved by Backlit Studio.',
     });
   }
   const version = obj.version;
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 0) {
-    return fatal({ code: 'graph-version-invalid', field: 'version', message: `"version" must be a whole number ≥ 0, got ${JSON.stringify(version)}.`, fix: `set "version" to ${CURRENT_GRAPH_VERSION} if the file was written for this release.` });
+    return fatal({ code: 'graph-version-invalid', field: 'version', message: `"version" must be a whole number ≥ 0, got ${preview(version)}.`, fix: `set "version" to ${CURRENT_GRAPH_VERSION} if the file was written for this release.` });
   }
   if (version > CURRENT_GRAPH_VERSION) {
     return fatal({
@@ -67,37 +79,72 @@ function fatal(e: ErrorInfo): LoadResult {
   return { errors: [e] };
 }
 
-/** Problems of an in-memory graph: node types, params, edges, cycles. Migrates node params in place. */
+/**
+ * Problems of an in-memory graph: node types, params, edges, cycles. Migrates node params in place.
+ * Linear in nodes + edges (a 30k-node chain validates in well under a second): nodes and taken
+ * inputs are looked up in maps, embedding spaces are inferred once, cycles found once.
+ */
 export function validateGraph(graph: Graph, registry: NodeRegistry): ErrorInfo[] {
   const errors: ErrorInfo[] = [];
-  const seen = new Set<string>();
+  const byId = new Map<string, GraphNode>();
   for (const node of graph.nodes) {
-    if (seen.has(node.id)) {
+    if (byId.has(node.id)) {
       errors.push({ code: 'node-duplicate-id', nodeId: node.id, field: 'id', message: `Two nodes share the id "${node.id}".`, fix: 'give each node its own id.' });
-    }
-    seen.add(node.id);
+    } else byId.set(node.id, node);
     errors.push(...checkNodeParams(node, registry));
   }
-  // Edges: re-check each one as if it were drawn onto the graph without it.
+  // Edges: re-check each one as if it were drawn onto the graph without it (first wire into an
+  // input wins), then embedding spaces over the wires that passed.
   const kept: typeof graph.edges = [];
+  const taken = new Map<string, string>();
+  const index: ConnectionIndex = { node: (id) => byId.get(id), takenBy: (nodeId, port) => taken.get(`${nodeId}\u0000${port}`) };
+  const edgeError = (edge: Graph['edges'][number], check: { code: string; reason: string }): ErrorInfo => {
+    const dangling = check.code === 'unknown-node';
+    return {
+      code: dangling ? 'edge-dangling-node' : check.code === 'unknown-output' || check.code === 'unknown-input' ? 'edge-unknown-port' : 'edge-refused',
+      nodeId: dangling ? undefined : edge.to.node,
+      field: `${edge.from.node}.${edge.from.port} → ${edge.to.node}.${edge.to.port}`,
+      message: check.reason,
+      fix: dangling ? 'delete this wire or restore the missing node.' : 'delete this wire and connect matching ports.',
+    };
+  };
   for (const edge of graph.edges) {
-    const check = checkConnection({ ...graph, edges: kept }, registry, edge);
-    if (!check.ok && check.code !== 'cycle') {
-      const dangling = check.code === 'unknown-node';
-      errors.push({
-        code: dangling ? 'edge-dangling-node' : check.code === 'unknown-output' || check.code === 'unknown-input' ? 'edge-unknown-port' : 'edge-refused',
-        nodeId: dangling ? undefined : edge.to.node,
-        field: `${edge.from.node}.${edge.from.port} → ${edge.to.node}.${edge.to.port}`,
-        message: check.reason,
-        fix: dangling ? 'delete this wire or restore the missing node.' : 'delete this wire and connect matching ports.',
-      });
+    const check = checkConnection(graph, registry, edge, index);
+    if (!check.ok) {
+      errors.push(edgeError(edge, check));
       continue;
     }
     kept.push(edge);
+    taken.set(`${edge.to.node}\u0000${edge.to.port}`, edge.from.node);
   }
+  errors.push(...checkSpaces({ ...graph, edges: kept }, registry, byId, edgeError));
   const { cycle } = topologicalOrder(graph);
   if (cycle) {
     errors.push({ code: 'edge-refused', nodeId: cycle[0], field: 'edges', message: `The graph has a cycle: ${cycle.join(' → ')}.`, fix: 'remove one wire of the cycle; graphs must flow one way.' });
+  }
+  return errors;
+}
+
+/** Wires that would mix embedding spaces: a node's spaced inputs must share one space. */
+function checkSpaces(graph: Graph, registry: NodeRegistry, byId: Map<string, GraphNode>, edgeError: (e: Graph['edges'][number], c: { code: string; reason: string }) => ErrorInfo): ErrorInfo[] {
+  const errors: ErrorInfo[] = [];
+  const spaces = inferSpaces(graph, registry);
+  const established = new Map<string, string>();
+  for (const edge of graph.edges) {
+    const sourceDef = registry.get(byId.get(edge.from.node)!.type)!;
+    const targetDef = registry.get(byId.get(edge.to.node)!.type)!;
+    const out = sourceDef.outputs[edge.from.port];
+    if (!SPACED_KINDS.has(out.kind) || targetDef.spaceOf) continue;
+    const incoming = spaces.get(edge.from.node);
+    if (!incoming) continue;
+    const existing = established.get(edge.to.node);
+    if (existing === undefined) established.set(edge.to.node, incoming);
+    else if (existing !== incoming) {
+      errors.push(edgeError(edge, {
+        code: 'space-mismatch',
+        reason: `${out.label} lives in embedding space "${incoming}" but ${targetDef.title} "${edge.to.node}" already works in "${existing}"; embeddings of different encoders cannot be mixed (use one encoder for both).`,
+      }));
+    }
   }
   return errors;
 }
@@ -129,14 +176,14 @@ export function checkNodeParams(node: GraphNode, registry: NodeRegistry): ErrorI
   for (const key of Object.keys(params)) {
     if (!known.includes(key)) {
       const near = closest(key, known);
-      errors.push({ code: 'node-param-invalid', nodeId: node.id, nodeType: def.title, field: key, message: `${def.title} has no param "${key}".`, fix: near ? `did you mean "${near}"?` : `known params: ${known.join(', ')}.` });
+      errors.push({ code: 'node-param-invalid', nodeId: node.id, nodeType: def.title, field: cut(key, 80), message: `${def.title} has no param "${cut(key, 80)}".`, fix: near ? `did you mean "${near}"?` : `known params: ${known.join(', ')}.` });
     }
   }
   const parsed = def.params.safeParse(params);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const field = issue.path.join('.') || '(params)';
-      errors.push({ code: 'node-param-invalid', nodeId: node.id, nodeType: def.title, field, message: `Bad value ${JSON.stringify(getPath(params, issue.path))}: ${issue.message}.`, fix: describeField(registry, node.type, field) });
+      errors.push({ code: 'node-param-invalid', nodeId: node.id, nodeType: def.title, field, message: `Bad value ${preview(getPath(params, issue.path))}: ${issue.message}.`, fix: describeField(registry, node.type, field) });
     }
   }
   return errors;

@@ -19,8 +19,10 @@ export const MIGRATIONS: GraphMigration[] = [
         ...rest,
         format: GRAPH_FORMAT,
         version: 1,
-        nodes: nodes.map((n: Record<string, unknown>) => {
-          const { x, y, ...node } = n;
+        nodes: nodes.map((n: unknown) => {
+          // Not an object (e.g. null): left as is for the schema to report with its path.
+          if (n === null || typeof n !== 'object' || Array.isArray(n)) return n;
+          const { x, y, ...node } = n as Record<string, unknown>;
           return { ...node, position: { x: Number(x ?? 0), y: Number(y ?? 0) } };
         }),
         edges: links.map((l: unknown) => {
