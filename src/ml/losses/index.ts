@@ -145,3 +145,18 @@ export function ssimIndex(a: tf.Tensor4D, b: tf.Tensor4D, opts: { size?: number;
 export function ssimLoss(a: tf.Tensor4D, b: tf.Tensor4D): tf.Scalar {
   return tf.tidy(() => tf.sub(1, ssimIndex(a, b)));
 }
+
+/**
+ * Highlight guard (not in the papers; off unless asked for): penalises pixels the enhancer pushes
+ * past `threshold` that were below it in the input, measured on the *unclamped* output I/(L+ε)
+ * (max over channels). The clamp in I_out = clamp(I/L, 0, 1) passes no gradient from a clipped
+ * pixel, so neither the guidance nor the identity loss can pull a blown highlight back; this term
+ * can. Mean over pixels of relu(max_c I/L − threshold) where max_c I < threshold.
+ */
+export function highlightGuardLoss(input: tf.Tensor4D, L: tf.Tensor4D, threshold = 0.98): tf.Scalar {
+  return tf.tidy(() => {
+    const raw = tf.max(tf.div(input, tf.add(L, 1e-9)), -1);
+    const wasBelow = tf.cast(tf.less(tf.max(input, -1), threshold), 'float32');
+    return tf.mean(tf.mul(tf.relu(tf.sub(raw, threshold)), wasBelow)) as tf.Scalar;
+  });
+}

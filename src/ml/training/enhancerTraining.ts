@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ImageEncoder } from '../encoder';
 import type { EnhancerNet } from '../enhancer/network';
 import { nonFiniteLossMessage, trainStepLazy } from '../enhancer/train';
-import { encoderIdentityLoss, l1Loss, reconstructionLoss, ssimLoss, IDENTITY_WEIGHTS_MAIN } from '../losses';
+import { encoderIdentityLoss, highlightGuardLoss, l1Loss, reconstructionLoss, ssimLoss, IDENTITY_WEIGHTS_MAIN } from '../losses';
 import { resizeImages } from '../image';
 import { registerWasmTrainingKernels } from '../kernels';
 import { mulberry32 } from '../random';
@@ -32,6 +32,10 @@ export interface EnhancerTrainingConfig {
   checkpointEvery: number;
   /** Split each batch into chunks of this many images (bounded memory; exact gradient). */
   microBatch: number;
+  /** Weight of the highlight guard (losses/highlightGuardLoss; not in the papers); 0/absent = off. */
+  highlightWeight?: number;
+  /** 'cosine': after the warm-up the learning rate decays from lr to lr/10 (cosine); absent = constant. */
+  lrSchedule?: 'constant' | 'cosine';
 }
 
 export interface TrainingCallbacks {
@@ -149,6 +153,7 @@ export async function trainEnhancer(
         const y = targets ? (tf.stack(pairs.map((p) => p[1]!)) as tf.Tensor4D) : undefined;
         for (const p of pairs) for (const t of p) if (t && !inputs.includes(t) && !targets?.includes(t)) t.dispose();
         const warm = step < config.warmupIterations;
+        if (config.lrSchedule === 'cosine') setLearningRate(optimizer, cosineLr(config, step));
         const parts: Record<string, tf.Scalar> = {};
         const batchN = x.shape[0];
         let loss: tf.Scalar;
@@ -166,6 +171,7 @@ export async function trainEnhancer(
               const g = keepPart(parts, 'guidance', tf.mul(guidance.loss(encoder.encodeImages(res.out, 'loss')), config.guidanceWeight), share);
               const id = keepPart(parts, 'identity', tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), config.identityWeight / share), share);
               let total = tf.add(g, id);
+              if (config.highlightWeight) total = tf.add(total, keepPart(parts, 'highlight', tf.mul(highlightGuardLoss(input, res.L), config.highlightWeight), share));
               if (y && config.pixelWeight > 0) {
                 // Micro-batching is off when a pixel loss is on, so `input` is the whole batch and matches `y`.
                 const px = keepPart(parts, 'pixel', tf.mul(tf.add(l1Loss(res.out, y), ssimLoss(res.out, y)), config.pixelWeight), 1);
@@ -206,6 +212,19 @@ export async function trainEnhancer(
     optimizer.dispose();
     tf.dispose([...inputs, ...(targets ?? [])]);
   }
+}
+
+/** Cosine decay from lr to lr/10 over the guided steps (the warm-up runs at lr). */
+export function cosineLr(config: Pick<EnhancerTrainingConfig, 'lr' | 'iterations' | 'warmupIterations'>, step: number): number {
+  const guided = config.iterations - config.warmupIterations;
+  if (step < config.warmupIterations || guided <= 1) return config.lr;
+  const t = (step - config.warmupIterations) / (guided - 1);
+  return config.lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * t)));
+}
+
+/** tfjs' Adam reads its (protected) learningRate on every applyGradients. */
+function setLearningRate(optimizer: tf.AdamOptimizer, lr: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = lr;
 }
 
 /**
