@@ -19,11 +19,15 @@ export type ErrorCode =
   | 'input-missing'
   | 'node-failed'
   | 'upstream-failed'
+  | 'upstream-bypassed'
   | 'cancelled'
   | 'image-unreadable'
   | 'image-too-large'
   | 'no-images'
   | 'output-exists'
+  | 'out-of-memory'
+  | 'path-outside-output'
+  | 'weights-not-finite'
   | 'bad-set-option'
   | 'batch-unsupported'
   | 'queue-unavailable';
@@ -90,6 +94,33 @@ export function asNodeError(err: unknown, nodeId: string, nodeType: string): Bac
     fix: 'check this node\'s inputs and params; if the message is unclear, report it with the graph JSON.',
     nodeId,
     nodeType,
+  });
+}
+
+/** Texts of allocation failures: JS typed arrays, the wasm heap, WebGL/WebGPU buffers. */
+const OUT_OF_MEMORY = /memory access out of bounds|out of memory|offset is out of bounds|array buffer allocation failed|invalid typed array length|cannot enlarge memory|aborted\(|failed to allocate|allocation failed|\bOOM\b/i;
+
+/** True for errors that mean the backend ran out of memory (not a bug in the node). */
+export function isOutOfMemory(err: unknown): boolean {
+  if (err instanceof BacklitError) return err.info.code === 'out-of-memory';
+  const e = err as { name?: string; message?: string } | undefined;
+  return typeof e?.message === 'string' && OUT_OF_MEMORY.test(e.message) && e.message.length < 2000;
+}
+
+/**
+ * The node error for an out-of-memory: names the node, the param that sets memory use (from the
+ * node definition's `memory` hint) and what to lower. The raw engine text is kept in brackets.
+ */
+export function outOfMemoryError(err: unknown, nodeId: string, def: { title: string; memory?: { field: string; fix: string } }): BacklitError {
+  if (err instanceof BacklitError && err.info.code === 'out-of-memory') return err.info.nodeId ? err : new BacklitError({ ...err.info, nodeId, nodeType: def.title });
+  const raw = cut(String((err as Error)?.message ?? err).replace(/\.$/, ''), 120);
+  return new BacklitError({
+    code: 'out-of-memory',
+    nodeId,
+    nodeType: def.title,
+    field: def.memory?.field,
+    message: `Ran out of memory (${raw}).`,
+    fix: def.memory?.fix ?? 'use smaller or fewer images (Image Loader maxSide / maxCount), then run again.',
   });
 }
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { BacklitError, asNodeError, cancelledError, isCancelled, type ErrorInfo } from '../errors/BacklitError';
+import { BacklitError, asNodeError, cancelledError, isCancelled, isOutOfMemory, outOfMemoryError, type ErrorInfo } from '../errors/BacklitError';
 import type { Graph, GraphNode } from '../graph/model';
 import { topologicalOrder, upstreamClosure } from '../graph/topology';
 import type { Host } from '../host';
@@ -82,13 +82,15 @@ export class Executor {
     const started = now();
     const emit = (e: ExecutorEvent) => opts.onEvent?.(e);
     const signal = opts.signal ?? new AbortController().signal;
-    const results: Record<string, NodeResult> = {};
+    // Null prototype: a node id can never collide with Object.prototype ("__proto__", "constructor").
+    const results: Record<string, NodeResult> = Object.create(null) as Record<string, NodeResult>;
     const graphErrors: ErrorInfo[] = [];
 
     const problems = validateGraph(graph, this.registry);
     const problemsByNode = new Map<string, ErrorInfo>();
+    const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
     for (const p of problems) {
-      if (p.nodeId && graph.nodes.some((n) => n.id === p.nodeId) && p.field !== 'edges') {
+      if (p.nodeId && nodes.has(p.nodeId) && p.field !== 'edges') {
         if (!problemsByNode.has(p.nodeId)) problemsByNode.set(p.nodeId, p);
       } else graphErrors.push(p);
     }
@@ -101,7 +103,12 @@ export class Executor {
 
     const wanted = opts.targets?.length ? upstreamClosure(graph, opts.targets) : undefined;
     const runIds = order.filter((id) => !wanted || wanted.has(id));
-    const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
+    const incomingOf = new Map<string, Graph['edges']>();
+    for (const e of graph.edges) {
+      let list = incomingOf.get(e.to.node);
+      if (!list) incomingOf.set(e.to.node, (list = []));
+      list.push(e);
+    }
     emit({ type: 'run-start', nodeIds: runIds });
     for (const id of runIds) emit({ type: 'status', nodeId: id, status: 'queued' });
 
@@ -125,7 +132,7 @@ export class Executor {
         finish('error', problem);
         continue;
       }
-      const incoming = graph.edges.filter((e) => e.to.node === id);
+      const incoming = incomingOf.get(id) ?? [];
       // A bypassed node upstream with nothing of this kind to pass on: this input gets no value.
       const emptyUpstream = incoming.find((e) => results[e.from.node]?.status === 'bypassed' && this.cache.get(e.from.node)?.outputs[e.from.port] === undefined);
       if (emptyUpstream) {
@@ -213,6 +220,7 @@ export class Executor {
 
       emit({ type: 'status', nodeId: id, status: 'running' });
       const ctx = this.context(id, def.title, signal, emit);
+      const scopeDepth = scopeStackDepth();
       tf.engine().startScope();
       try {
         const outputs = await def.run({ inputs, params, ctx });
@@ -230,11 +238,16 @@ export class Executor {
           cancelled = true;
           finish('cancelled');
         } else {
-          finish('error', asNodeError(err, id, def.title).info);
+          finish('error', (isOutOfMemory(err) ? outOfMemoryError(err, id, def) : asNodeError(err, id, def.title)).info);
         }
       } finally {
         // Frees every tensor the node made and did not return, also after errors and cancellation.
-        tf.engine().endScope();
+        // After a wasm out-of-memory the cleanup itself can throw; that must not take the run down.
+        const cleanupError = closeScopes(scopeDepth);
+        if (cleanupError !== undefined && results[id]?.status !== 'error') {
+          this.cache.delete(id);
+          finish('error', (isOutOfMemory(cleanupError) ? outOfMemoryError(cleanupError, id, def) : asNodeError(cleanupError, id, def.title)).info);
+        }
       }
       if (results[id].status === 'done' && opts.views) await this.emitViews(id, def.outputs, this.cache.get(id)!.outputs, emit);
       await yieldToEventLoop(); // lets a cancel message reach us between nodes
@@ -306,6 +319,35 @@ export class Executor {
   dispose(): void {
     for (const id of [...this.cache.keys()]) this.evict(id);
   }
+}
+
+/** Depth of tfjs's scope stack (engine internals; 0 when unavailable). */
+function scopeStackDepth(): number {
+  return (tf.engine() as unknown as { state?: { scopeStack?: unknown[] } }).state?.scopeStack?.length ?? 0;
+}
+
+/**
+ * Closes every tfjs scope opened since `depth`, disposing what they tracked. If disposing throws
+ * (wasm heap already broken by an out-of-memory), the scopes are still popped so the engine stays
+ * usable for the next node; their remaining tensors leak. Returns the first error.
+ */
+function closeScopes(depth: number): unknown {
+  const engine = tf.engine() as unknown as { endScope(): void; state: { scopeStack: unknown[]; activeScope: unknown } };
+  let first: unknown;
+  for (let guard = 0; engine.state.scopeStack.length > depth && guard < 10_000; guard++) {
+    const before = engine.state.scopeStack.length;
+    try {
+      engine.endScope();
+    } catch (err) {
+      first ??= err;
+      const stack = engine.state.scopeStack;
+      if (stack.length === before) {
+        stack.pop();
+        engine.state.activeScope = stack.length ? stack[stack.length - 1] : null;
+      }
+    }
+  }
+  return first;
 }
 
 function isOk(status: NodeStatus): boolean {

@@ -42,6 +42,11 @@ export interface NodeDefinition<P extends z.ZodObject = z.ZodObject> {
    * Otherwise spaced outputs inherit the space of the node's spaced inputs.
    */
   spaceOf?(params: z.infer<P>): string | undefined;
+  /**
+   * The param that mostly sets this node's memory use and how to lower it; the executor names
+   * them when the node runs out of memory (e.g. `{ field: 'imageSize', fix: 'lower imageSize…' }`).
+   */
+  memory?: { field: string; fix: string };
   /** Extra cache key for content outside the graph (files on disk). */
   externalKey?(params: z.infer<P>, host: Host): Promise<string>;
   run(args: { inputs: PortValues; params: z.infer<P>; ctx: NodeContext }): Promise<PortValues>;
