@@ -28,6 +28,36 @@ export interface TiledOptions {
   padMode?: PadMode;
 }
 
+/** Progress of a tiled pass, reported after every tile. */
+export interface TileProgress {
+  /** Tiles finished over both passes (context pass, then output pass). */
+  done: number;
+  /** 2 × tiles: every tile is visited once per pass. */
+  total: number;
+  /** 'context': pass 1 (stage-1 features → exact global pooled sums); 'tiles': pass 2 (the output). */
+  phase: 'context' | 'tiles';
+  /** 1-based tile number within the phase and the number of tiles per pass. */
+  tile: number;
+  tiles: number;
+  elapsedMs: number;
+  /**
+   * Estimated time left. From measured tile times: during pass 2 the mean pass-2 tile time × tiles
+   * left; during pass 1 it also assumes a pass-2 tile costs PASS2_PER_PASS1 pass-1 tiles (an
+   * approximation from the layer counts, corrected as soon as pass 2 starts).
+   */
+  etaMs: number;
+}
+
+export interface TiledRunOptions extends TiledOptions {
+  /** Called after every tile (both passes). */
+  onProgress?: (p: TileProgress) => void;
+  /** Checked between tiles: an aborted signal stops the pass (tensors freed) and rejects with its reason. */
+  signal?: AbortSignal;
+}
+
+/** Approximate cost of a pass-2 tile in pass-1 tiles (17 vs 5 convs, plus the PPM): only seeds the first ETA. */
+const PASS2_PER_PASS1 = 4;
+
 interface Span { core0: number; core1: number; ext0: number; ext1: number }
 
 function spans(n: number, tile: number, halo: number): Span[] {
@@ -39,8 +69,16 @@ function spans(n: number, tile: number, halo: number): Span[] {
   return out;
 }
 
-/** Tiled full-resolution enhancement of one image [1,H,W,3]; equals `net.forward` up to rounding. */
-export function enhanceTiled(net: EnhancerNet, image: tf.Tensor4D, opts: TiledOptions = {}): EnhanceResult {
+/** Tiles per pass for an H×W image (what `enhanceTiled` will report as `tiles`). */
+export function tileCount(H: number, W: number, tile = 512): number {
+  return Math.ceil(H / tile) * Math.ceil(W / tile);
+}
+
+/**
+ * The tiled pass as a generator that yields after every tile, so one implementation serves the
+ * synchronous API and the cancellable async one. Cleans up its tensors when closed early.
+ */
+function* tiledSteps(net: EnhancerNet, image: tf.Tensor4D, opts: TiledOptions): Generator<Omit<TileProgress, 'elapsedMs' | 'etaMs'>, EnhanceResult> {
   const [n, H, W, c] = image.shape;
   if (n !== 1 || c !== 3) throw new Error(`enhanceTiled takes one image [1,H,W,3], got [${image.shape}].`);
   const tile = opts.tile ?? 512;
@@ -50,49 +88,149 @@ export function enhanceTiled(net: EnhancerNet, image: tf.Tensor4D, opts: TiledOp
   const padMode = opts.padMode ?? 'reflect';
   const rows = spans(H, tile, halo);
   const cols = spans(W, tile, halo);
+  const tiles = rows.length * cols.length;
   const crop = (t: tf.Tensor4D, r: Span, q: Span, ext: boolean) => ext
     ? tf.slice(t, [0, r.ext0, q.ext0, 0], [1, r.ext1 - r.ext0, q.ext1 - q.ext0, t.shape[3]])
     : tf.slice(t, [0, r.core0 - r.ext0, q.core0 - q.ext0, 0], [1, r.core1 - r.core0, q.core1 - q.core0, t.shape[3]]);
 
-  // Pass 1: exact pooled sums of f1 over the whole image.
   let pooled: tf.Tensor4D[] | null = null;
-  for (const r of rows) {
-    for (const q of cols) {
-      const part = tf.tidy(() => {
-        const rr = { ...r, ext0: Math.max(0, r.core0 - STAGE1_RADIUS - 3), ext1: Math.min(H, r.core1 + STAGE1_RADIUS + 3) };
-        const qq = { ...q, ext0: Math.max(0, q.core0 - STAGE1_RADIUS - 3), ext1: Math.min(W, q.core1 + STAGE1_RADIUS + 3) };
-        const f1 = net.features1(crop(image, rr, qq, true), { padMode });
-        return net.poolSums(crop(f1, rr, qq, false), r.core0, q.core0, H, W);
-      });
-      if (pooled === null) pooled = part;
-      else {
-        const next: tf.Tensor4D[] = pooled.map((p, i) => tf.add(p, part[i]));
-        tf.dispose([...pooled, ...part]);
-        pooled = next;
+  let ctx: tf.Tensor4D[] | null = null;
+  try {
+    // Pass 1: exact pooled sums of f1 over the whole image.
+    let k = 0;
+    for (const r of rows) {
+      for (const q of cols) {
+        const part = tf.tidy(() => {
+          const rr = { ...r, ext0: Math.max(0, r.core0 - STAGE1_RADIUS - 3), ext1: Math.min(H, r.core1 + STAGE1_RADIUS + 3) };
+          const qq = { ...q, ext0: Math.max(0, q.core0 - STAGE1_RADIUS - 3), ext1: Math.min(W, q.core1 + STAGE1_RADIUS + 3) };
+          const f1 = net.features1(crop(image, rr, qq, true), { padMode });
+          return net.poolSums(crop(f1, rr, qq, false), r.core0, q.core0, H, W);
+        });
+        if (pooled === null) pooled = part;
+        else {
+          const next: tf.Tensor4D[] = pooled.map((p, i) => tf.add(p, part[i]));
+          tf.dispose([...pooled, ...part]);
+          pooled = next;
+        }
+        k++;
+        yield { done: k, total: 2 * tiles, phase: 'context', tile: k, tiles };
       }
     }
-  }
-  const ctx = net.ppmContext(pooled as tf.Tensor4D[]);
-  tf.dispose(pooled as tf.Tensor4D[]);
+    ctx = net.ppmContext(pooled as tf.Tensor4D[]);
+    tf.dispose(pooled as tf.Tensor4D[]);
+    pooled = null;
 
-  // Pass 2: each tile with a halo and the global context; keep the core of L.
-  const L = new Float32Array(H * W);
-  for (const r of rows) {
-    for (const q of cols) {
-      const core = tf.tidy(() => {
-        const f1 = net.features1(crop(image, r, q, true), { padMode });
-        const Lext = net.rest(f1, ctx, { padMode, rowsFrom: r.ext0, colsFrom: q.ext0, fullH: H, fullW: W });
-        return crop(Lext, r, q, false);
-      });
-      const d = core.dataSync();
-      core.dispose();
-      const cw = q.core1 - q.core0;
-      for (let y = r.core0; y < r.core1; y++) L.set(d.subarray((y - r.core0) * cw, (y - r.core0 + 1) * cw), y * W + q.core0);
+    // Pass 2: each tile with a halo and the global context; keep the core of L.
+    const L = new Float32Array(H * W);
+    k = 0;
+    for (const r of rows) {
+      for (const q of cols) {
+        const core = tf.tidy(() => {
+          const f1 = net.features1(crop(image, r, q, true), { padMode });
+          const Lext = net.rest(f1, ctx as tf.Tensor4D[], { padMode, rowsFrom: r.ext0, colsFrom: q.ext0, fullH: H, fullW: W });
+          return crop(Lext, r, q, false);
+        });
+        const d = core.dataSync();
+        core.dispose();
+        const cw = q.core1 - q.core0;
+        for (let y = r.core0; y < r.core1; y++) L.set(d.subarray((y - r.core0) * cw, (y - r.core0 + 1) * cw), y * W + q.core0);
+        k++;
+        yield { done: tiles + k, total: 2 * tiles, phase: 'tiles', tile: k, tiles };
+      }
     }
+    const Lt = tf.tensor4d(L, [1, H, W, 1]);
+    return { L: Lt, out: tf.tidy(() => retinexOut(image, Lt)) };
+  } finally {
+    // Runs on normal completion and when the consumer stops early (cancel, error).
+    if (pooled) tf.dispose(pooled);
+    if (ctx) tf.dispose(ctx);
   }
-  tf.dispose(ctx);
-  const Lt = tf.tensor4d(L, [1, H, W, 1]);
-  return { L: Lt, out: tf.tidy(() => retinexOut(image, Lt)) };
+}
+
+/** Tiled full-resolution enhancement of one image [1,H,W,3]; equals `net.forward` up to rounding. */
+export function enhanceTiled(net: EnhancerNet, image: tf.Tensor4D, opts: TiledOptions = {}): EnhanceResult {
+  const steps = tiledSteps(net, image, opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/** Resolves after the host has had a turn (signals, progress output, UI messages). */
+const yieldToHost = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('Enhance was cancelled.', 'AbortError');
+}
+
+/**
+ * `enhanceTiled` that reports progress after every tile (k/N with time left), yields to the host
+ * between tiles and stops between tiles when `signal` aborts (rejecting with the signal's reason;
+ * every tensor it made is freed). Same result as `enhanceTiled`.
+ */
+export async function enhanceTiledAsync(net: EnhancerNet, image: tf.Tensor4D, opts: TiledRunOptions = {}): Promise<EnhanceResult> {
+  if (opts.signal?.aborted) throw abortReason(opts.signal);
+  const steps = tiledSteps(net, image, opts);
+  const t0 = performance.now();
+  let pass1Ms = 0;
+  let pass1Tiles = 0;
+  let pass2Start = 0;
+  try {
+    for (;;) {
+      const s = steps.next();
+      if (s.done) return s.value;
+      const p = s.value;
+      const now = performance.now();
+      const elapsedMs = now - t0;
+      let etaMs: number;
+      if (p.phase === 'context') {
+        pass1Ms = elapsedMs;
+        pass1Tiles = p.tile;
+        const perTile = pass1Ms / pass1Tiles;
+        etaMs = perTile * (p.tiles - p.tile) + perTile * PASS2_PER_PASS1 * p.tiles;
+        if (p.tile === p.tiles) pass2Start = now;
+      } else {
+        const perTile = (now - (pass2Start || now)) / p.tile;
+        etaMs = perTile * (p.tiles - p.tile);
+      }
+      opts.onProgress?.({ ...p, elapsedMs, etaMs });
+      if (p.done === p.total) continue; // all tiles done: assemble the result without another turn
+      await yieldToHost();
+      if (opts.signal?.aborted) throw abortReason(opts.signal);
+    }
+  } finally {
+    steps.return(undefined as never); // runs the generator's cleanup when we stop early
+  }
+}
+
+/**
+ * Approximate peak bytes of live tensors for a full-resolution `net.forward` on an H×W image.
+ * Measured with tf.profile (peakBytes) on wasm: 1668 B/px at 128², 256² and 384² (the 32-channel
+ * activations, the 64-channel PPM concat and temporaries). inference.test.ts checks this stays an
+ * upper bound within 1.5× of the measured peak.
+ */
+export const FULL_PASS_BYTES_PER_PIXEL = 1700;
+
+export function fullPassBytes(H: number, W: number): number {
+  return H * W * FULL_PASS_BYTES_PER_PIXEL;
+}
+
+/**
+ * Largest live-tensor peak we let a full pass reach on the wasm backend (≈ 0.9 MP). The heap is
+ * one wasm32 memory (at most 4 GiB) that never shrinks, also holds XNNPACK buffers and fragments
+ * as tensors come and go: measured, a full pass at 1.21 MP (2.0 GB estimated peak) grew the heap
+ * to 3.6 GiB, so beyond ~1.3 MP it fails with "memory access out of bounds". Tiled gives the same
+ * result (up to rounding) for ~14 % more compute, so erring low costs little.
+ */
+export const WASM_FULL_PASS_BUDGET = 1.5 * 1024 ** 3;
+
+/**
+ * Whether a full-resolution pass over H×W is expected to fit the active backend. Only wasm has a
+ * hard, known ceiling; other backends answer true (webgl/webgpu report their own errors).
+ * `liveBytes`: what already lives on the backend (tf.memory().numBytes), which shares the heap.
+ */
+export function fullPassFits(H: number, W: number, backend: string = tf.getBackend(), liveBytes = 0): boolean {
+  return backend !== 'wasm' || liveBytes + fullPassBytes(H, W) <= WASM_FULL_PASS_BUDGET;
 }
 
 export interface FastOptions {
