@@ -37,7 +37,7 @@ export default defineNode({
       ctx.progress(i, files.length, { message: file.name });
       try {
         const bytes = await file.read();
-        const decoded = await ctx.host.decodeImage(bytes, file.name);
+        const decoded = await ctx.host.decodeImage(bytes, file.name, { maxPixels: params.maxMegapixels * 1e6 });
         const mp = (decoded.width * decoded.height) / 1e6;
         if (mp > params.maxMegapixels) throw new Error(`${mp.toFixed(1)} MP is above maxMegapixels (${params.maxMegapixels}); raise it or downscale the file`);
         const full = imageFromRgba(decoded);

@@ -59,8 +59,8 @@ describe('NodeHost', () => {
     expect(await fs.readFile(path.join(outDir, 'sub/a.png'), 'utf8')).toBe('three');
     expect((await fs.readdir(path.join(outDir, 'sub'))).sort()).toEqual(['a-1.png', 'a.png']); // no temp files left
 
-    await expect(host.writeFile(`${outDir}-evil`, 'x.png', bytes('x'), { overwrite: false })).rejects.toThrow(/leaves the output root/);
-    await expect(host.writeFile('/elsewhere', 'x.png', bytes('x'), { overwrite: false })).rejects.toThrow(/leaves the output root/);
+    await expect(host.writeFile(`${outDir}-evil`, 'x.png', bytes('x'), { overwrite: false })).rejects.toThrow(/leaves the output folder/);
+    await expect(host.writeFile('/elsewhere', 'x.png', bytes('x'), { overwrite: false })).rejects.toThrow(/leaves the output folder/);
     await expect(fs.stat(`${outDir}-evil`)).rejects.toThrow();
     expect((await host.writeFile('', 'top.png', bytes('t'), { overwrite: false })).location).toBe(path.join(outDir, 'top.png'));
   });

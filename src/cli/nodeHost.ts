@@ -5,7 +5,8 @@ import decodeBmp from 'decode-bmp';
 import sharp from 'sharp';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { resolveHfSnapshot } from '../ml/clip/loadNode';
-import { BacklitError, hashString, type DecodedImage, type Host, type ImageFile, type WrittenFile } from '../engine';
+import { BacklitError, cut, hashString, type DecodedImage, type DecodeOptions, type FileGroupEntry, type Host, type ImageFile, type WrittenFile } from '../engine';
+import { OutputFolder } from './outputFolder';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.tif', '.tiff', '.gif', '.avif', '.bmp'];
@@ -23,8 +24,11 @@ export class NodeHost implements Host {
   /** Relative sources also resolve against the bundled samples (public/), so example graphs run anywhere. */
   private readonly baseDirs: string[];
 
+  private readonly out: OutputFolder;
+
   constructor(private readonly opts: NodeHostOptions) {
     this.baseDirs = [...opts.baseDirs, path.join(REPO_ROOT, 'public')];
+    this.out = new OutputFolder(opts.outDir);
   }
 
   async listImageFiles(source: string): Promise<ImageFile[]> {
@@ -72,7 +76,18 @@ export class NodeHost implements Host {
     return hashString(files.join('\n'));
   }
 
-  async decodeImage(bytes: Uint8Array, name: string): Promise<DecodedImage> {
+  async decodeImage(bytes: Uint8Array, name: string, opts: DecodeOptions = {}): Promise<DecodedImage> {
+    // Decompression bombs: the header's size is checked before a single pixel is decoded.
+    const size = await headerSize(bytes);
+    const limit = Math.min(opts.maxPixels ?? Infinity, MAX_DECODE_PIXELS);
+    if (size && size.width * size.height > limit) {
+      const mp = (size.width * size.height) / 1e6;
+      throw new BacklitError({
+        code: 'image-too-large',
+        message: `${cut(name, 120)} is ${size.width}×${size.height} (${mp.toFixed(1)} MP) by its header, above the limit of ${(limit / 1e6).toFixed(1)} MP; it was not decoded.`,
+        fix: limit === MAX_DECODE_PIXELS ? 'downscale the file first.' : 'raise maxMegapixels on the Image Loader, or downscale the file.',
+      });
+    }
     // sharp (libvips) has no BMP reader; decode-bmp reads 1/4/8/16/24/32-bit BMPs ("BM" magic).
     if (bytes[0] === 0x42 && bytes[1] === 0x4d) {
       try {
@@ -83,7 +98,7 @@ export class NodeHost implements Host {
       }
     }
     try {
-      const { data, info } = await sharp(bytes, { limitInputPixels: 268_402_689 })
+      const { data, info } = await sharp(bytes, { limitInputPixels: MAX_DECODE_PIXELS })
         .rotate() // honour EXIF orientation like browsers do
         .ensureAlpha()
         .raw()
@@ -123,33 +138,39 @@ export class NodeHost implements Host {
     throw new BacklitError({ code: 'node-failed', field: 'source', message: `Model folder "${source}" does not exist.`, fix: 'give a folder holding config.json and model.safetensors (relative to the graph file), or a Hugging Face repo id that is in the local cache.' });
   }
 
+  // Every output path goes through OutputFolder: containment (symlinks included), atomic name claims.
   async readFile(folder: string, name: string): Promise<Uint8Array | undefined> {
-    const p = path.join(this.outFolder(folder), name);
-    return (await exists(p)) ? new Uint8Array(await fs.readFile(p)) : undefined;
-  }
-
-  /** `folder` under the output root; refuses anything that would leave it. */
-  private outFolder(folder: string): string {
-    const root = path.resolve(this.opts.outDir);
-    const dir = path.resolve(root, folder);
-    // A prefix test is not enough: "/out-evil" starts with "/out".
-    const rel = path.relative(root, dir);
-    if (rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) throw new Error(`output folder "${folder}" leaves the output root`);
-    return dir;
+    return this.out.read(folder, name);
   }
 
   async writeFile(folder: string, name: string, bytes: Uint8Array, opts: { overwrite: boolean }): Promise<WrittenFile> {
-    const dir = this.outFolder(folder);
-    await fs.mkdir(dir, { recursive: true });
-    let finalName = name;
-    if (!opts.overwrite) {
-      const ext = path.extname(name);
-      const stem = name.slice(0, name.length - ext.length);
-      for (let i = 1; await exists(path.join(dir, finalName)); i++) finalName = `${stem}-${i}${ext}`;
-    }
-    const target = path.join(dir, finalName);
-    await writeAtomic(target, bytes);
-    return { name: finalName, location: target, bytes: bytes.byteLength, renamedFrom: finalName !== name ? name : undefined };
+    return this.out.write(folder, name, bytes, opts);
+  }
+
+  async writeGroup(folder: string, stem: string, files: FileGroupEntry[], opts: { overwrite: boolean }): Promise<WrittenFile[]> {
+    return this.out.writeGroup(folder, stem, files, opts);
+  }
+}
+
+/** The most pixels any image may have (sharp's default limit, 16383²). */
+const MAX_DECODE_PIXELS = 268_402_689;
+
+/**
+ * Width and height from the file header only: sharp's metadata() reads the header without
+ * decoding; BMP (which sharp cannot read) from its BITMAPINFOHEADER. Undefined when unknown.
+ */
+async function headerSize(bytes: Uint8Array): Promise<{ width: number; height: number } | undefined> {
+  if (bytes.length >= 26 && bytes[0] === 0x42 && bytes[1] === 0x4d) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const headerBytes = view.getUint32(14, true);
+    if (headerBytes === 12) return { width: view.getUint16(18, true), height: view.getUint16(20, true) };
+    return { width: Math.abs(view.getInt32(18, true)), height: Math.abs(view.getInt32(22, true)) };
+  }
+  try {
+    const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+    return meta.width && meta.height ? { width: meta.width, height: meta.height } : undefined;
+  } catch {
+    return undefined; // not readable: the decoder below reports it as image-unreadable
   }
 }
 
@@ -166,9 +187,4 @@ async function exists(p: string): Promise<boolean> {
   return fs.stat(p).then(() => true, () => false);
 }
 
-/** Write to a temp file beside the target, then rename: readers never see half a file. */
-export async function writeAtomic(target: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
-  await fs.writeFile(tmp, bytes);
-  await fs.rename(tmp, target);
-}
+export { writeAtomic } from './outputFolder';
