@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useReactFlow, type FinalConnectionState } from '@xyflow/react';
+import { Background, Controls, MiniMap, ReactFlow, ReactFlowProvider, useOnViewportChange, useReactFlow, type FinalConnectionState } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import './styles.css';
 import { GraphNodeView } from './components/GraphNodeView';
@@ -9,57 +9,188 @@ import { Palette, DRAG_MIME } from './components/Palette';
 import { ParamsPanel } from './components/ParamsPanel';
 import { Toolbar } from './components/Toolbar';
 import { Toasts } from './components/Toasts';
-import { useEditor } from './store';
+import { canvasPointer, hasClipboard, overlappingNodes, useEditor } from './store';
 import { registry } from '../worker/nodes';
-import { PORT_KINDS } from '../engine';
+import { PORT_KINDS, checkConnection, type AnyNodeDefinition } from '../engine';
+import { ContextMenu, type MenuItem } from './components/ContextMenu';
+import { NodeHelp } from './components/NodeHelp';
+import { graphFromPng } from '../engine/schema/pngWorkflow';
+import type { EditorNode } from './graphConvert';
 import { HelpPanel } from './components/HelpPanel';
 import { CompareViewer } from './components/CompareViewer';
 import { actions, matches } from './actions';
 
 const nodeTypes = { backlit: GraphNodeView, note: AnnotationView, frame: AnnotationView };
 
-function Canvas() {
+/** Below this zoom, nodes show a level-of-detail face: title, status and problem in type that stays readable. */
+export const LOD_ZOOM = 0.6;
+
+type MenuState = { x: number; y: number; label: string; items: MenuItem[] };
+type QuickAddState = {
+  x: number;
+  y: number;
+  flow: { x: number; y: number };
+  /** Dropped wire: the new node is wired to this handle. */
+  from?: NonNullable<ReturnType<typeof useEditor.getState>['dragFrom']>;
+  /** "Insert node" on a wire: the new node splits it. */
+  edgeId?: string;
+};
+
+/** Node types with a port that could take a wire from (or to) `from`, checked by the engine's own rules. */
+function acceptsWire(from: NonNullable<QuickAddState['from']>) {
+  const graph = useEditor.getState().graph();
+  return (def: AnyNodeDefinition) => {
+    const candidate = { id: '__candidate__', type: def.type, params: registry.defaults(def.type), position: { x: 0, y: 0 } };
+    const g = { ...graph, nodes: [...graph.nodes, candidate] };
+    const ports = from.handleType === 'source' ? Object.keys(def.inputs) : Object.keys(def.outputs);
+    return ports.some((p) => {
+      const edge = from.handleType === 'source' ? { from: { node: from.nodeId, port: from.handleId }, to: { node: candidate.id, port: p } } : { from: { node: candidate.id, port: p }, to: { node: from.nodeId, port: from.handleId } };
+      return checkConnection(g, registry, edge).ok;
+    });
+  };
+}
+
+function Canvas({ onHelp }: { onHelp(type: string): void }) {
   const nodes = useEditor((s) => s.nodes);
   const edges = useEditor((s) => s.edges);
-  const { onNodesChange, onEdgesChange, connect, select, addNode, refusalReason, toast, loadGraphJson, setDragFrom } = useEditor.getState();
-  const nodeTypesById = useEditor((s) => s.nodes);
-  // Wires take the colour of the kind they carry.
+  const { onNodesChange, onEdgesChange, connect, select, addNode, refusalReason, toast, loadGraphJson, setDragFrom, checkpoint } = useEditor.getState();
+  // Wires take the colour of the kind they carry; a selected wire is drawn thick with a glow.
   const styledEdges = useMemo(() => {
-    const typeOf = new Map(nodeTypesById.map((n) => [n.id, n.data.type]));
+    const typeOf = new Map(nodes.map((n) => [n.id, n.data.type]));
     return edges.map((e) => {
       const kind = registry.get(typeOf.get(e.source) ?? '')?.outputs[e.sourceHandle ?? '']?.kind;
-      return kind ? { ...e, style: { stroke: PORT_KINDS[kind].color, strokeWidth: 2 } } : e;
+      const color = kind ? PORT_KINDS[kind].color : '#888';
+      return { ...e, interactionWidth: 16, style: { stroke: color, strokeWidth: e.selected ? 5 : 2 } };
     });
-  }, [edges, nodeTypesById]);
-  const [quickAdd, setQuickAdd] = useState<{ x: number; y: number; flow: { x: number; y: number } }>();
+  }, [edges, nodes]);
+  const [quickAdd, setQuickAdd] = useState<QuickAddState>();
+  const [menu, setMenu] = useState<MenuState>();
   const flow = useReactFlow();
   const wrapper = useRef<HTMLDivElement>(null);
   const fitRequest = useEditor((s) => s.fitRequest);
+  const arrangeRequest = useEditor((s) => s.arrangeRequest);
+  const resetViewRequest = useEditor((s) => s.resetViewRequest);
   useEffect(() => {
     // After React Flow has measured the new nodes.
     const t = setTimeout(() => void flow.fitView({ padding: 0.15 }), 50);
     return () => clearTimeout(t);
   }, [fitRequest, flow]);
+  useEffect(() => {
+    if (!arrangeRequest) return;
+    // A loaded graph whose nodes overlap (once measured) is laid out afresh; tidy ones keep their author's layout.
+    const t = setTimeout(() => {
+      if (overlappingNodes().length) {
+        useEditor.getState().arrange();
+        void flow.fitView({ padding: 0.15 });
+      }
+    }, 150);
+    return () => clearTimeout(t);
+  }, [arrangeRequest, flow]);
+  useEffect(() => {
+    if (resetViewRequest) void flow.setViewport({ x: 40, y: 40, zoom: 1 });
+  }, [resetViewRequest, flow]);
+  useEffect(
+    // Nodes grow when results arrive (tables, thumbnails, charts): when a run ends with overlaps, re-arrange.
+    () =>
+      useEditor.subscribe((s, prev) => {
+        if (prev.running && !s.running) {
+          setTimeout(() => {
+            if (!overlappingNodes().length) return;
+            useEditor.getState().arrange();
+            useEditor.getState().toast('info', 'Nodes grew with their results and overlapped: arranged them (Undo puts them back).');
+          }, 200);
+        }
+      }),
+    [],
+  );
+  useOnViewportChange({
+    onChange: (v) => {
+      // Straight to the DOM: re-rendering every node on each zoom step would be slow.
+      wrapper.current?.style.setProperty('--inv-zoom', String(1 / v.zoom));
+      wrapper.current?.classList.toggle('zoomed-out', v.zoom < LOD_ZOOM);
+    },
+  });
+  const onInit = useCallback((instance: { getZoom(): number }) => {
+    wrapper.current?.style.setProperty('--inv-zoom', String(1 / instance.getZoom()));
+    wrapper.current?.classList.toggle('zoomed-out', instance.getZoom() < LOD_ZOOM);
+  }, []);
 
+  const at = (e: { clientX: number; clientY: number }) => {
+    const box = wrapper.current!.getBoundingClientRect();
+    return { x: e.clientX - box.left, y: e.clientY - box.top, flow: flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }) };
+  };
 
   const onConnectEnd = useCallback(
-    (_: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+    (event: MouseEvent | TouchEvent, state: FinalConnectionState) => {
+      const from = useEditor.getState().dragFrom;
       setDragFrom(undefined);
       // Tell why a wire dropped on a handle was refused (React Flow only refuses silently).
       if (state.isValid === false && state.fromHandle && state.toHandle) {
-        const from = state.fromHandle.type === 'source' ? state.fromHandle : state.toHandle;
-        const to = state.fromHandle.type === 'source' ? state.toHandle : state.fromHandle;
-        const reason = refusalReason({ source: from.nodeId, sourceHandle: from.id ?? null, target: to.nodeId, targetHandle: to.id ?? null });
+        const src = state.fromHandle.type === 'source' ? state.fromHandle : state.toHandle;
+        const dst = state.fromHandle.type === 'source' ? state.toHandle : state.fromHandle;
+        const reason = refusalReason({ source: src.nodeId, sourceHandle: src.id ?? null, target: dst.nodeId, targetHandle: dst.id ?? null });
         if (reason) toast('error', `Wire refused: ${reason}`);
+        return;
+      }
+      // Dropped on empty canvas: quick-add, filtered to nodes that can take this wire (as in ComfyUI).
+      const target = (event as MouseEvent).target as HTMLElement | null;
+      if (!state.toHandle && from && target?.classList.contains('react-flow__pane')) {
+        const point = 'changedTouches' in event ? event.changedTouches[0] : event;
+        setQuickAdd({ ...at(point), from });
       }
     },
+    // eslint-disable-next-line react-hooks/exhaustive-deps
     [refusalReason, toast, setDragFrom],
   );
+
+  const nodeMenu = (node: EditorNode): MenuItem[] => {
+    const state = useEditor.getState();
+    if (node.type !== 'backlit') return [{ label: 'Delete', hint: 'Del', testId: 'menu-delete', perform: () => void flow.deleteElements({ nodes: [{ id: node.id }] }) }];
+    return [
+      { label: 'Run to here', hint: 'Shift+Ctrl+↵', testId: 'menu-run-to-here', disabled: state.running ? 'a run is in progress' : undefined, perform: () => void state.run([node.id]) },
+      { label: node.data.bypass ? 'Un-bypass' : 'Bypass', hint: 'Ctrl+B', testId: 'menu-bypass', perform: () => state.toggleBypass([node.id]) },
+      {
+        label: 'Duplicate',
+        hint: 'Ctrl+D',
+        testId: 'menu-duplicate',
+        perform: () => {
+          useEditor.setState((s) => ({ nodes: s.nodes.map((n) => ({ ...n, selected: n.id === node.id })) }));
+          useEditor.getState().duplicateSelection();
+        },
+      },
+      { label: 'Rename…', testId: 'menu-rename', perform: () => useEditor.setState({ renamingId: node.id }) },
+      { label: 'Delete', hint: 'Del', testId: 'menu-delete', perform: () => void flow.deleteElements({ nodes: [{ id: node.id }] }) },
+      { label: 'Help', testId: 'menu-help', perform: () => onHelp(node.data.type) },
+    ];
+  };
+
+  const paneMenu = (e: { clientX: number; clientY: number }): MenuItem[] => {
+    const where = at(e);
+    const byCategory = new Map<string, AnyNodeDefinition[]>();
+    for (const d of registry.all()) byCategory.set(d.category, [...(byCategory.get(d.category) ?? []), d]);
+    return [
+      {
+        label: 'Add node',
+        testId: 'menu-add-node',
+        items: [...byCategory].map(([category, defs]) => ({
+          label: category,
+          testId: `menu-category-${category}`,
+          items: defs.map((d) => ({ label: d.title, testId: `menu-add-${d.type}`, perform: () => void addNode(d.type, where.flow) })),
+        })),
+      },
+      { label: 'Paste here', hint: 'Ctrl+V', testId: 'menu-paste', disabled: hasClipboard() ? undefined : 'nothing copied yet (Ctrl+C on selected nodes)', perform: () => useEditor.getState().paste(where.flow) },
+      { label: 'Arrange', hint: 'Shift+A', testId: 'menu-arrange', perform: () => useEditor.getState().arrange() },
+      { label: 'Fit view', testId: 'menu-fit', perform: () => void flow.fitView({ padding: 0.15 }) },
+    ];
+  };
 
   return (
     <div
       className="canvas"
       ref={wrapper}
+      onMouseMove={(e) => {
+        canvasPointer.at = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
+      }}
       onDragOver={(e) => {
         e.preventDefault();
         e.dataTransfer.dropEffect = 'move';
@@ -76,12 +207,19 @@ function Canvas() {
           addNode(type, position);
           return;
         }
-        if (type === 'note' || type === 'frame') return;
         const files = [...e.dataTransfer.files];
         const json = files.find((f) => f.name.endsWith('.json'));
         if (json) {
           loadGraphJson(await json.text(), json.name);
           return;
+        }
+        // A PNG written by Output carries the graph that made it: dropping it loads that graph.
+        for (const png of files.filter((f) => f.type === 'image/png')) {
+          const embedded = graphFromPng(new Uint8Array(await png.arrayBuffer()));
+          if (embedded) {
+            loadGraphJson(embedded, `${png.name} (embedded workflow)`);
+            return;
+          }
         }
         // Images dropped on the canvas become a new Image Loader holding them.
         if (files.some((f) => f.type.startsWith('image/'))) await uploadImages(addNode('image-loader', position), files);
@@ -91,12 +229,43 @@ function Canvas() {
         nodes={nodes}
         edges={styledEdges}
         nodeTypes={nodeTypes}
+        onInit={onInit}
         onConnectStart={(_, p) => p.nodeId && p.handleId && p.handleType && setDragFrom({ nodeId: p.nodeId, handleId: p.handleId, handleType: p.handleType })}
         onDoubleClick={(e) => {
           // Double-click on empty canvas: quick-add search at the cursor (as in ComfyUI).
           if (!(e.target as HTMLElement).classList.contains('react-flow__pane')) return;
-          const box = wrapper.current!.getBoundingClientRect();
-          setQuickAdd({ x: e.clientX - box.left, y: e.clientY - box.top, flow: flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }) });
+          setQuickAdd(at(e));
+        }}
+        onNodeDoubleClick={(e, node) => {
+          // Double-click a title: zoom to that node.
+          if ((e.target as HTMLElement).closest('.node-header, .node-lod')) void flow.fitView({ nodes: [{ id: node.id }], maxZoom: 1.2, duration: 250 });
+        }}
+        onNodeContextMenu={(e, node) => {
+          e.preventDefault();
+          setMenu({ ...at(e), label: `${node.data.label ?? registry.get(node.data.type)?.title ?? node.id} menu`, items: nodeMenu(node) });
+        }}
+        onEdgeContextMenu={(e, edge) => {
+          e.preventDefault();
+          const where = at(e);
+          setMenu({
+            ...where,
+            label: 'Wire menu',
+            items: [
+              { label: 'Delete wire', hint: 'Del', testId: 'menu-delete-wire', perform: () => void flow.deleteElements({ edges: [{ id: edge.id }] }) },
+              { label: 'Insert node…', testId: 'menu-insert-node', perform: () => setQuickAdd({ ...where, edgeId: edge.id }) },
+            ],
+          });
+        }}
+        onPaneContextMenu={(e) => {
+          e.preventDefault();
+          setMenu({ ...at(e), label: 'Canvas menu', items: paneMenu(e) });
+        }}
+        onNodeDragStart={() => checkpoint()}
+        onSelectionDragStart={() => checkpoint()}
+        onBeforeDelete={async () => {
+          // One undo step for a node and its wires (React Flow removes them as two changes).
+          checkpoint();
+          return true;
         }}
         zoomOnDoubleClick={false}
         multiSelectionKeyCode={['Shift', 'Meta', 'Control']}
@@ -107,7 +276,7 @@ function Canvas() {
         isValidConnection={(c) => refusalReason({ ...c, sourceHandle: c.sourceHandle ?? null, targetHandle: c.targetHandle ?? null }) === undefined}
         onSelectionChange={({ nodes: sel }) => select(sel.length === 1 ? sel[0].id : undefined)}
         fitView
-        fitViewOptions={{ padding: 0.2 }}
+        fitViewOptions={{ padding: 0.15 }}
         minZoom={0.1}
         deleteKeyCode={['Backspace', 'Delete']}
         colorMode="dark"
@@ -117,14 +286,20 @@ function Canvas() {
           <div className="quick-add" style={{ left: quickAdd.x, top: quickAdd.y }} data-testid="quick-add">
             <Palette
               autoFocus
+              filter={quickAdd.from ? acceptsWire(quickAdd.from) : quickAdd.edgeId ? splitsWire(quickAdd.edgeId) : undefined}
+              title={quickAdd.from ? 'Nodes that can take this wire' : quickAdd.edgeId ? 'Nodes that fit on this wire' : undefined}
               onAdd={(type) => {
-                addNode(type, quickAdd.flow);
+                const state = useEditor.getState();
+                if (quickAdd.from) state.addConnected(type, quickAdd.flow, quickAdd.from);
+                else if (quickAdd.edgeId) state.insertOnEdge(quickAdd.edgeId, type, quickAdd.flow);
+                else addNode(type, quickAdd.flow);
                 setQuickAdd(undefined);
               }}
               onClose={() => setQuickAdd(undefined)}
             />
           </div>
         )}
+        {menu && <ContextMenu {...menu} onClose={() => setMenu(undefined)} />}
         <MiniMap pannable zoomable />
         <Controls />
       </ReactFlow>
@@ -132,9 +307,19 @@ function Canvas() {
   );
 }
 
+/** Node types that can sit on a wire: one input takes its source, one output feeds its target. */
+function splitsWire(edgeId: string) {
+  const edge = useEditor.getState().edges.find((e) => e.id === edgeId);
+  if (!edge) return () => false;
+  const takes = acceptsWire({ nodeId: edge.source, handleId: edge.sourceHandle ?? '', handleType: 'source' });
+  const feeds = acceptsWire({ nodeId: edge.target, handleId: edge.targetHandle ?? '', handleType: 'target' });
+  return (def: AnyNodeDefinition) => takes(def) && feeds(def);
+}
+
 export function App() {
   const flowRef = useRef<ReturnType<typeof useReactFlow> | null>(null);
   const [help, setHelp] = useState(false);
+  const [nodeHelp, setNodeHelp] = useState<string>();
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const target = e.target as HTMLElement;
@@ -159,11 +344,12 @@ export function App() {
         <Toolbar />
         <div className="main">
           <PaletteWithPlacement flowRef={flowRef} />
-          <Canvas />
+          <Canvas onHelp={setNodeHelp} />
           <ParamsPanel />
         </div>
         <Toasts />
         {help && <HelpPanel onClose={() => setHelp(false)} />}
+        {nodeHelp && <NodeHelp type={nodeHelp} onClose={() => setNodeHelp(undefined)} />}
         <Viewer />
       </div>
     </ReactFlowProvider>
@@ -173,13 +359,14 @@ export function App() {
 const NODE_BOX = { w: 300, h: 170 };
 
 /** First place right of `start` (then on following rows) where a new node overlaps no existing one. */
-function freeSpot(start: { x: number; y: number }, nodes: Array<{ position: { x: number; y: number }; measured?: { width?: number; height?: number } }>) {
-  const overlaps = (x: number, y: number) =>
-    nodes.some((n) => x < n.position.x + (n.measured?.width ?? NODE_BOX.w) + 40 && n.position.x < x + NODE_BOX.w && y < n.position.y + (n.measured?.height ?? NODE_BOX.h) + 40 && n.position.y < y + NODE_BOX.h);
+function freeSpot(start: { x: number; y: number }, nodes: Array<{ position: { x: number; y: number }; measured?: { width?: number; height?: number }; width?: number; height?: number }>, box = NODE_BOX) {
+  const w = (n: (typeof nodes)[number]) => n.measured?.width ?? n.width ?? NODE_BOX.w;
+  const h = (n: (typeof nodes)[number]) => n.measured?.height ?? n.height ?? NODE_BOX.h;
+  const overlaps = (x: number, y: number) => nodes.some((n) => x < n.position.x + w(n) + 40 && n.position.x < x + box.w + 40 && y < n.position.y + h(n) + 40 && n.position.y < y + box.h + 40);
   for (let row = 0; row < 20; row++) {
     for (let col = 0; col < 6; col++) {
-      const x = start.x + col * (NODE_BOX.w + 60);
-      const y = start.y + row * (NODE_BOX.h + 60);
+      const x = start.x + col * (box.w + 60);
+      const y = start.y + row * (box.h + 60);
       if (!overlaps(x, y)) return { x, y };
     }
   }
@@ -202,7 +389,8 @@ function PaletteWithPlacement({ flowRef }: { flowRef: React.MutableRefObject<Ret
       onAnnotate={(kind) => {
         const rect = document.querySelector('.canvas')?.getBoundingClientRect();
         const centre = rect ? flow.screenToFlowPosition({ x: rect.left + rect.width / 2, y: rect.top + rect.height / 4 }) : { x: 0, y: 0 };
-        useEditor.getState().addAnnotation(kind, centre);
+        // Like nodes, a new note or frame goes where it covers nothing (a note used to land on a new frame).
+        useEditor.getState().addAnnotation(kind, freeSpot(centre, useEditor.getState().nodes, kind === 'frame' ? { w: 480, h: 300 } : { w: 200, h: 100 }));
       }}
       onAdd={(type) => {
         const rect = document.querySelector('.canvas')?.getBoundingClientRect();

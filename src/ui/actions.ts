@@ -1,4 +1,4 @@
-import { useEditor } from './store';
+import { canvasPointer, useEditor } from './store';
 import { shareUrl } from './share';
 
 /**
@@ -34,8 +34,15 @@ export const actions: EditorAction[] = [
   { id: 'undo', label: 'Undo', keys: ['Mod+Z'], perform: () => useEditor.getState().undo() },
   { id: 'redo', label: 'Redo', keys: ['Shift+Mod+Z', 'Mod+Y'], perform: () => useEditor.getState().redo() },
   { id: 'copy', label: 'Copy selected nodes', keys: ['Mod+C'], perform: () => useEditor.getState().copySelection() },
-  { id: 'paste', label: 'Paste nodes', keys: ['Mod+V'], perform: () => useEditor.getState().paste() },
+  { id: 'paste', label: 'Paste nodes (at the cursor)', keys: ['Mod+V'], perform: () => useEditor.getState().paste(canvasPointer.at) },
   { id: 'duplicate', label: 'Duplicate selected nodes', keys: ['Mod+D'], perform: () => useEditor.getState().duplicateSelection() },
+  { id: 'arrange', label: 'Arrange the graph left to right (no overlaps)', keys: ['Shift+A'], perform: () => useEditor.getState().arrange() },
+  {
+    id: 'bypass',
+    label: 'Bypass the selected nodes (inputs pass straight through)',
+    keys: ['Mod+B'],
+    perform: () => useEditor.getState().toggleBypass(useEditor.getState().nodes.filter((n) => n.selected && n.type === 'backlit').map((n) => n.id)),
+  },
   {
     id: 'share',
     label: 'Copy a share link (graph in the URL)',

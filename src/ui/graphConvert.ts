@@ -7,6 +7,8 @@ export type NodeData = {
   params: Record<string, unknown>;
   label?: string;
   version?: number;
+  /** Bypassed: the engine passes the matching input straight through instead of running it. */
+  bypass?: boolean;
 };
 
 /** Canvas-only nodes: sticky notes and frames that group nodes visually (saved in meta.annotations). */
@@ -52,6 +54,7 @@ export function toGraph(nodes: EditorNode[], edges: Edge[], meta: GraphMeta): Gr
       position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
       ...(n.data.version !== undefined ? { version: n.data.version } : {}),
       ...(n.data.label ? { label: n.data.label } : {}),
+      ...(n.data.bypass ? { bypass: true } : {}),
     })),
     edges: edges.map(fromFlowEdge),
   };
@@ -75,7 +78,7 @@ export function fromGraph(graph: Graph): { nodes: EditorNode[]; edges: Edge[]; m
       id: n.id,
       type: 'backlit',
       position: n.position,
-      data: { type: n.type, params: n.params, label: n.label, version: n.version },
+      data: { type: n.type, params: n.params, label: n.label, version: n.version, ...(n.bypass ? { bypass: true } : {}) },
     })),
     ],
     edges: graph.edges.map((e) => ({

@@ -14,6 +14,8 @@ import {
 } from '../engine';
 import { registry } from '../worker/nodes';
 import type { BackendReport } from '../worker/pickBackend';
+import type { BackendChange, MemoryInfo } from '../worker/worker';
+import { layeredLayout, overlapping } from './layout';
 import { annotationNode, edgeId, fromFlowEdge, fromGraph, toGraph, type AnnotationKind, type EditorNode } from './graphConvert';
 import { worker } from './workerClient';
 import type { CompareRequest } from './components/CompareViewer';
@@ -21,6 +23,8 @@ import type { CompareRequest } from './components/CompareViewer';
 export interface NodeRunState {
   status: NodeStatus;
   elapsedMs?: number;
+  /** Date.now() when the node started running, so its badge can tick while it runs. */
+  startedAt?: number;
   error?: ErrorInfo;
   progress?: { step: number; total: number; message?: string };
   logs: string[];
@@ -34,6 +38,8 @@ export interface Toast {
   id: number;
   kind: 'info' | 'error';
   text: string;
+  /** The node the message is about: clicking the toast zooms to it. */
+  nodeId?: string;
 }
 
 interface EditorState {
@@ -48,6 +54,10 @@ interface EditorState {
   problems: Record<string, ErrorInfo[]>;
   backend?: BackendReport;
   backendError?: string;
+  /** A run was asked for before the backend was ready: it starts as soon as it is. */
+  waitingForBackend: boolean;
+  /** Latest tensor memory of the worker (polled when idle, sent with run events while running). */
+  memory?: MemoryInfo;
   toasts: Toast[];
   past: string[];
   future: string[];
@@ -61,12 +71,28 @@ interface EditorState {
   setParam(nodeId: string, key: string, value: unknown): void;
   select(nodeId?: string): void;
   loadGraphJson(json: unknown, origin: string): boolean;
+  setName(name: string): void;
+  renameNode(nodeId: string, label: string): void;
+  /** Bypassed nodes pass their matching input straight to their output (saved in the graph JSON). */
+  toggleBypass(nodeIds: string[]): void;
+  /** Adds a node and wires it to the handle a wire was dragged from (dropped on empty canvas); one undo step. */
+  addConnected(type: string, position: { x: number; y: number }, from: NonNullable<EditorState['dragFrom']>): string;
+  /** Splits a wire with a new node: source → new node → target; one undo step. */
+  insertOnEdge(edgeId: string, type: string, position: { x: number; y: number }): string | undefined;
+  /** Lays the graph out left to right (dagre) so no two nodes overlap; one undo step. */
+  arrange(): void;
+  /** Bumped when a newly loaded graph should be arranged once its nodes have been measured. */
+  arrangeRequest: number;
+  /** Bumped by New: the canvas goes back to zoom 1. */
+  resetViewRequest: number;
   newGraph(): void;
   graph(): Graph;
   run(targets?: string[]): Promise<void>;
   cancel(): void;
   initBackend(): Promise<void>;
-  toast(kind: Toast['kind'], text: string): void;
+  toast(kind: Toast['kind'], text: string, nodeId?: string): void;
+  /** The node whose title is being edited in place (context menu → Rename). */
+  renamingId?: string;
   dismiss(id: number): void;
   checkpoint(): void;
   undo(): void;
@@ -81,12 +107,41 @@ interface EditorState {
   viewer?: CompareRequest;
   openViewer(request?: CompareRequest): void;
   copySelection(): void;
-  paste(offset?: { x: number; y: number }): void;
+  /** Pastes with the copied nodes' top-left at `at` (the cursor), or 40 px along from the last paste. */
+  paste(at?: { x: number; y: number }): void;
+
   duplicateSelection(): void;
 }
 
+/** Size assumed for a node React Flow has not measured yet. */
+const NODE_SIZE = { width: 260, height: 160 };
+
+let backendStarting: Promise<void> | undefined;
+
+/** While true, checkpoint() is a no-op: a compound edit (add + wire) is taken as one undo step. */
+let batching = false;
+function batched<T>(edit: () => T): T {
+  useEditor.getState().checkpoint();
+  batching = true;
+  try {
+    return edit();
+  } finally {
+    batching = false;
+  }
+}
+
+/**
+ * Where the pointer last was over the canvas, in flow coordinates (Mod+V pastes there). Kept out of
+ * the store on purpose: updating it on every mouse move would re-run every store subscriber.
+ */
+export const canvasPointer: { at?: { x: number; y: number } } = {};
+
 /** Copied nodes live in this module (and the system clipboard when allowed) as graph JSON. */
 let clipboard: Graph | undefined;
+
+export function hasClipboard(): boolean {
+  return Boolean(clipboard?.nodes.length);
+}
 
 const AUTOSAVE_KEY = 'backlit-studio:autosave';
 let toastSeq = 0;
@@ -96,7 +151,10 @@ export const useEditor = create<EditorState>()((set, get) => ({
   edges: [],
   meta: { name: 'Untitled' },
   running: false,
+  waitingForBackend: false,
   fitRequest: 0,
+  arrangeRequest: 0,
+  resetViewRequest: 0,
   runState: {},
   views: {},
   problems: {},
@@ -104,22 +162,24 @@ export const useEditor = create<EditorState>()((set, get) => ({
   past: [],
   future: [],
 
+  // Undo checkpoints are taken BEFORE a change: at drag start (Canvas onNodeDragStart) and in
+  // onBeforeDelete (one step for a node and its wires), not here, where the change has already begun.
   onNodesChange(changes) {
-    const structural = changes.some((c) => c.type === 'remove' || (c.type === 'position' && c.dragging === false));
-    if (structural) get().checkpoint();
     set((s) => ({ nodes: applyNodeChanges([...changes, ...carriedByFrames(changes, s.nodes)], s.nodes) }));
     if (changes.some((c) => c.type === 'remove')) revalidate();
   },
 
   onEdgesChange(changes) {
-    if (changes.some((c) => c.type === 'remove')) get().checkpoint();
     set((s) => ({ edges: applyEdgeChanges(changes, s.edges) }));
-    revalidate();
+    if (changes.some((c) => c.type !== 'select')) revalidate();
   },
 
   refusalReason(c) {
     const edge = fromFlowEdge(c);
-    const check = checkConnection(get().graph(), registry, edge);
+    const graph = get().graph();
+    // An input that already has a wire accepts a new one: connect() replaces the old wire.
+    graph.edges = graph.edges.filter((e) => !(e.to.node === edge.to.node && e.to.port === edge.to.port));
+    const check = checkConnection(graph, registry, edge);
     return check.ok ? undefined : check.reason;
   },
 
@@ -188,7 +248,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
     }
     const { nodes, edges, meta } = fromGraph(result.graph);
     get().checkpoint();
-    set((s) => ({ nodes, edges, meta, runState: {}, views: {}, selectedId: undefined, fitRequest: s.fitRequest + 1 }));
+    set((s) => ({ nodes, edges, meta, runState: {}, views: {}, selectedId: undefined, fitRequest: s.fitRequest + 1, arrangeRequest: s.arrangeRequest + 1 }));
     revalidate();
     if (result.errors.length) get().toast('error', `${origin} loaded with ${result.errors.length} problem(s): ${formatError(result.errors[0])}`);
     return true;
@@ -196,7 +256,68 @@ export const useEditor = create<EditorState>()((set, get) => ({
 
   newGraph() {
     get().checkpoint();
-    set({ nodes: [], edges: [], meta: { name: 'Untitled' }, runState: {}, views: {}, selectedId: undefined, problems: {} });
+    set((s) => ({ nodes: [], edges: [], meta: { name: 'Untitled' }, runState: {}, views: {}, selectedId: undefined, problems: {}, resetViewRequest: s.resetViewRequest + 1 }));
+  },
+
+  renameNode(nodeId, label) {
+    get().checkpoint();
+    set((s) => ({ nodes: s.nodes.map((n) => (n.id === nodeId ? { ...n, data: { ...n.data, label: label.trim() || undefined } } : n)) }));
+  },
+
+  toggleBypass(nodeIds) {
+    if (!nodeIds.length) return;
+    get().checkpoint();
+    const ids = new Set(nodeIds);
+    // Several at once: all on unless all were already on (as in ComfyUI's Ctrl+B).
+    const on = !get().nodes.filter((n) => ids.has(n.id)).every((n) => n.data.bypass);
+    set((s) => ({ nodes: s.nodes.map((n) => (ids.has(n.id) ? { ...n, data: { ...n.data, bypass: on || undefined } } : n)) }));
+  },
+
+  addConnected(type, position, from) {
+    return batched(() => {
+      const id = get().addNode(type, position);
+      const def = registry.get(type)!;
+      const ports = from.handleType === 'source' ? Object.keys(def.inputs) : Object.keys(def.outputs);
+      const port = ports.find((p) => get().canWire(from, id, p));
+      if (port) {
+        get().connect(
+          from.handleType === 'source'
+            ? { source: from.nodeId, sourceHandle: from.handleId, target: id, targetHandle: port }
+            : { source: id, sourceHandle: port, target: from.nodeId, targetHandle: from.handleId },
+        );
+      }
+      return id;
+    });
+  },
+
+  insertOnEdge(edgeId, type, position) {
+    const edge = get().edges.find((e) => e.id === edgeId);
+    if (!edge) return undefined;
+    return batched(() => {
+      set((s) => ({ edges: s.edges.filter((e) => e.id !== edgeId) }));
+      const id = get().addNode(type, position);
+      const def = registry.get(type)!;
+      const input = Object.keys(def.inputs).find((p) => get().canWire({ nodeId: edge.source, handleId: edge.sourceHandle ?? '', handleType: 'source' }, id, p));
+      if (input) get().connect({ source: edge.source, sourceHandle: edge.sourceHandle ?? null, target: id, targetHandle: input });
+      const output = Object.keys(def.outputs).find((p) => get().canWire({ nodeId: edge.target, handleId: edge.targetHandle ?? '', handleType: 'target' }, id, p));
+      if (output) get().connect({ source: id, sourceHandle: output, target: edge.target, targetHandle: edge.targetHandle ?? null });
+      return id;
+    });
+  },
+
+  setName(name) {
+    get().checkpoint();
+    set((s) => ({ meta: { ...s.meta, name } }));
+  },
+
+  arrange() {
+    const movable = get().nodes.filter((n) => n.type === 'backlit');
+    if (!movable.length) return;
+    const size = (n: EditorNode) => ({ width: n.measured?.width ?? NODE_SIZE.width, height: n.measured?.height ?? NODE_SIZE.height });
+    const origin = { x: Math.min(...movable.map((n) => n.position.x)), y: Math.min(...movable.map((n) => n.position.y)) };
+    const at = layeredLayout(movable.map((n) => ({ id: n.id, ...size(n) })), get().edges, { origin });
+    get().checkpoint();
+    set((s) => ({ nodes: s.nodes.map((n) => (at.has(n.id) ? { ...n, position: at.get(n.id)! } : n)) }));
   },
 
   graph() {
@@ -206,14 +327,31 @@ export const useEditor = create<EditorState>()((set, get) => ({
 
   async run(targets) {
     if (get().running) return;
-    const graph = get().graph();
     set({ running: true });
     try {
-      await worker.run(graph, { targets }, Comlink.proxy((events: ExecutorEvent[]) => applyEvents(events)));
+      // Asked for during start-up: wait for the backend being measured (the toolbar says so).
+      if (!get().backend) {
+        set({ waitingForBackend: true });
+        await (backendStarting ?? get().initBackend());
+        set({ waitingForBackend: false });
+        if (!get().backend) {
+          get().toast('error', `Run not started: no backend (${get().backendError ?? 'unknown reason'}). Reload the page, or force one with ?backend=wasm.`);
+          return;
+        }
+      }
+      const graph = get().graph();
+      await worker.run(
+        graph,
+        { targets },
+        Comlink.proxy((events: ExecutorEvent[], memory?: MemoryInfo) => {
+          applyEvents(events);
+          if (memory) set({ memory });
+        }),
+      );
     } catch (err) {
       get().toast('error', `Run failed: ${(err as Error).message}`);
     } finally {
-      set({ running: false });
+      set({ running: false, waitingForBackend: false });
     }
   },
 
@@ -221,19 +359,27 @@ export const useEditor = create<EditorState>()((set, get) => ({
     void worker.cancel();
   },
 
-  async initBackend() {
-    try {
-      // `?backend=wasm|webgl|webgpu` forces one (tests run the same pipeline on each); otherwise the fastest measured wins.
-      const forced = new URLSearchParams(location.search).get('backend') as BackendReport['chosen'] | null;
-      set({ backend: await worker.init(forced ?? undefined) });
-    } catch (err) {
-      set({ backendError: (err as Error).message });
-    }
+  initBackend() {
+    backendStarting ??= (async () => {
+      try {
+        // `?backend=wasm|webgl|webgpu` forces one (tests run the same pipeline on each); otherwise the fastest measured wins.
+        const forced = new URLSearchParams(location.search).get('backend') as BackendReport['chosen'] | null;
+        const onChange = Comlink.proxy((change: BackendChange) => {
+          set({ backend: change.report });
+          get().toast('error', change.message);
+        });
+        set({ backend: await worker.init(forced ?? undefined, onChange), backendError: undefined });
+      } catch (err) {
+        set({ backendError: (err as Error).message });
+        backendStarting = undefined; // the next Run tries again
+      }
+    })();
+    return backendStarting;
   },
 
-  toast(kind, text) {
+  toast(kind, text, nodeId) {
     const id = ++toastSeq;
-    set((s) => ({ toasts: [...s.toasts.slice(-3), { id, kind, text }] }));
+    set((s) => ({ toasts: [...s.toasts.slice(-3), { id, kind, text, nodeId }] }));
     setTimeout(() => get().dismiss(id), kind === 'error' ? 9000 : 4000);
   },
 
@@ -242,6 +388,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   },
 
   checkpoint() {
+    if (batching) return;
     const snapshot = JSON.stringify(get().graph());
     set((s) => (s.past[s.past.length - 1] === snapshot ? s : { past: [...s.past.slice(-99), snapshot], future: [] }));
   },
@@ -254,6 +401,8 @@ export const useEditor = create<EditorState>()((set, get) => ({
     restore(previous);
     set((s) => ({ past: s.past.slice(0, -1), future: [current, ...s.future] }));
   },
+
+  
 
   setDragFrom(from) {
     set({ dragFrom: from });
@@ -287,8 +436,11 @@ export const useEditor = create<EditorState>()((set, get) => ({
     get().toast('info', `Copied ${clipboard.nodes.length} node(s).`);
   },
 
-  paste(offset = { x: 40, y: 40 }) {
+  paste(at) {
     if (!clipboard?.nodes.length) return;
+    const left = Math.min(...clipboard.nodes.map((n) => n.position.x));
+    const top = Math.min(...clipboard.nodes.map((n) => n.position.y));
+    const offset = at ? { x: Math.round(at.x - left), y: Math.round(at.y - top) } : { x: 40, y: 40 };
     get().checkpoint();
     const taken = new Set(get().nodes.map((n) => n.id));
     const rename = new Map<string, string>();
@@ -307,6 +459,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
     set((s) => ({
       nodes: [...s.nodes.map((n) => ({ ...n, selected: false })), ...pasted.nodes.map((n) => ({ ...n, selected: true }))],
       edges: [...s.edges, ...pasted.edges],
+      selectedId: pasted.nodes.length === 1 ? pasted.nodes[0].id : undefined,
     }));
     // Paste again lands further along instead of on top of the last paste.
     clipboard = { ...clipboard, nodes: clipboard.nodes.map((n) => ({ ...n, position: { x: n.position.x + offset.x, y: n.position.y + offset.y } })) };
@@ -349,12 +502,29 @@ function carriedByFrames(changes: NodeChange<EditorNode>[], nodes: EditorNode[])
   return extra;
 }
 
+/** Undo/redo: the graph comes back; selection, measured sizes and the params panel stay. */
 function restore(snapshot: string) {
   const result = loadGraph(snapshot, registry);
   if (!result.graph) return;
   const { nodes, edges, meta } = fromGraph(result.graph);
-  useEditor.setState({ nodes, edges, meta });
+  const before = new Map(useEditor.getState().nodes.map((n) => [n.id, n]));
+  const selectedEdges = new Set(useEditor.getState().edges.filter((e) => e.selected).map((e) => e.id));
+  useEditor.setState((s) => ({
+    nodes: nodes.map((n) => {
+      const old = before.get(n.id);
+      return old ? { ...n, selected: old.selected, measured: old.measured } : n;
+    }),
+    edges: edges.map((e) => (selectedEdges.has(e.id) ? { ...e, selected: true } : e)),
+    meta,
+    selectedId: s.selectedId && nodes.some((n) => n.id === s.selectedId) ? s.selectedId : undefined,
+  }));
   revalidate();
+}
+
+/** Nodes that overlap (measured sizes, 8 px of air), e.g. after a run made some grow. */
+export function overlappingNodes(): Array<[string, string]> {
+  const nodes = useEditor.getState().nodes.filter((n) => n.type === 'backlit' && n.measured?.width);
+  return overlapping(nodes.map((n) => ({ id: n.id, x: n.position.x, y: n.position.y, width: n.measured!.width!, height: n.measured!.height! })), 8);
 }
 
 /** Marks problems on nodes before anything runs. */
@@ -363,6 +533,15 @@ function revalidate() {
   const result = loadGraph(JSON.parse(JSON.stringify(graph)), registry);
   const problems: Record<string, ErrorInfo[]> = {};
   for (const e of result.errors) (problems[e.nodeId ?? ''] ??= []).push(e);
+  // A required input with no wire is a problem now, not only when Run reaches the node.
+  for (const node of graph.nodes) {
+    const def = registry.get(node.type);
+    if (!def) continue;
+    for (const [port, spec] of Object.entries(def.inputs)) {
+      if (spec.optional || graph.edges.some((e) => e.to.node === node.id && e.to.port === port)) continue;
+      (problems[node.id] ??= []).push({ code: 'input-missing', nodeId: node.id, nodeType: def.title, field: port, message: `Input "${spec.label}" is not connected.`, fix: `wire a ${spec.kind} output into it.` });
+    }
+  }
   useEditor.setState({ problems });
 }
 
@@ -374,7 +553,16 @@ function applyEvents(events: ExecutorEvent[]) {
       if (e.type === 'run-start') {
         for (const id of e.nodeIds) runState[id] = { status: 'queued', logs: [], series: undefined };
       } else if (e.type === 'status') {
-        runState[e.nodeId] = { ...runState[e.nodeId], logs: runState[e.nodeId]?.logs ?? [], status: e.status, elapsedMs: e.elapsedMs, error: e.error, progress: e.status === 'running' ? undefined : runState[e.nodeId]?.progress };
+        const prev = runState[e.nodeId];
+        runState[e.nodeId] = {
+          ...prev,
+          logs: prev?.logs ?? [],
+          status: e.status,
+          elapsedMs: e.elapsedMs,
+          error: e.error,
+          progress: e.status === 'running' ? undefined : prev?.progress,
+          startedAt: e.status === 'running' ? Date.now() : prev?.startedAt,
+        };
       } else if (e.type === 'progress') {
         const prev = runState[e.nodeId];
         let series = prev?.series;
@@ -390,7 +578,11 @@ function applyEvents(events: ExecutorEvent[]) {
       } else if (e.type === 'views') {
         views[e.nodeId] = e.views;
       } else if (e.type === 'run-end' && e.summary.errors.length) {
-        setTimeout(() => useEditor.getState().toast('error', formatError(e.summary.errors[0])));
+        setTimeout(() => useEditor.getState().toast('error', formatError(e.summary.errors[0]), e.summary.errors[0].nodeId));
+      } else if (e.type === 'run-end') {
+        // Name the first node that failed; clicking the toast zooms to it.
+        const failed = Object.entries(e.summary.nodes).find(([, r]) => r.status === 'error');
+        if (failed) setTimeout(() => useEditor.getState().toast('error', `${formatError(failed[1].error ?? { code: 'node-failed', message: 'failed', fix: 'see the node.' })} (click to show the node)`, failed[0]));
       }
     }
     return { runState, views };

@@ -20,16 +20,88 @@ const host = new BrowserHost(new URL(import.meta.env.BASE_URL, self.location.ori
 const executor = new Executor(registry, host);
 let controller: AbortController | undefined;
 let backend: BackendReport | undefined;
+/**
+ * The one backend start-up in flight. Every caller (the editor's init, a run asked for during
+ * start-up) awaits this same promise: two concurrent pickFastestBackend calls switch tfjs backends
+ * under each other's feet (runs then failed with "No tfjs backend could start" or image decoding
+ * errors while the probe was still switching).
+ */
+let starting: Promise<BackendReport> | undefined;
+/** Why the GPU device went away, reported with the next run (once). */
+let deviceLost: string | undefined;
+let onBackendChange: ((change: BackendChange) => void) | undefined;
+
+export interface BackendChange {
+  report: BackendReport;
+  /** Plain words for the user: what happened and what was done about it. */
+  message: string;
+}
+
+/** Memory held by the worker's tfjs backend, sent along with run events so the badge keeps updating mid-run. */
+export interface MemoryInfo {
+  numTensors: number;
+  numBytes: number;
+  backend: string;
+}
+
+function memoryNow(): MemoryInfo | undefined {
+  if (!backend) return undefined; // tf.memory() throws before a backend is up
+  const m = tf.memory();
+  return { numTensors: m.numTensors, numBytes: m.numBytes, backend: tf.getBackend() };
+}
+
+function start(preferred?: BackendName): Promise<BackendReport> {
+  starting ??= pickFastestBackend(WASM_PATHS, preferred).then(
+    (report) => {
+      backend = report;
+      watchDevice();
+      return report;
+    },
+    (err: unknown) => {
+      starting = undefined; // a later call may try again
+      throw err;
+    },
+  );
+  return starting;
+}
+
+/**
+ * A WebGPU device can be lost (driver reset, GPU process crash, tab in the background too long).
+ * tfjs cannot re-create its device once the backend is registered, so we fall back to wasm, drop
+ * cached results that lived on the lost device, and say so plainly instead of failing later with
+ * "mapAsync on GPUBuffer: A valid external Instance reference no longer exists".
+ */
+function watchDevice() {
+  if (tf.getBackend() !== 'webgpu') return;
+  const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+  void device?.lost.then(async (info) => {
+    deviceLost = `The WebGPU device was lost (${info.reason}${info.message ? `: ${info.message}` : ''}).`;
+    try {
+      executor.dispose();
+    } catch {
+      /* tensors on a lost device may refuse to free; they are unreachable either way */
+    }
+    const lostReport = backend;
+    backend = undefined;
+    starting = pickFastestBackend(WASM_PATHS, 'wasm').then((report) => {
+      backend = { ...report, reason: `${deviceLost} Switched to wasm. (was: ${lostReport?.reason ?? 'webgpu'})` };
+      return backend;
+    });
+    const report = await starting;
+    onBackendChange?.({ report, message: `${deviceLost} Switched to the wasm backend; cached results were cleared, so the next run recomputes them.` });
+  });
+}
 
 /** What the editor can ask of the worker. Tensors never cross: views carry typed arrays only. */
 const api = {
-  async init(preferred?: BackendName): Promise<BackendReport> {
-    backend = await pickFastestBackend(WASM_PATHS, preferred);
-    return backend;
+  async init(preferred?: BackendName, onChange?: (change: BackendChange) => void): Promise<BackendReport> {
+    if (onChange) onBackendChange = onChange;
+    return start(preferred);
   },
 
-  async run(graph: Graph, opts: { targets?: string[] }, onEvent: (events: ExecutorEvent[]) => void): Promise<RunSummary> {
-    if (!backend) await api.init();
+  async run(graph: Graph, opts: { targets?: string[] }, onEvent: (events: ExecutorEvent[], memory?: MemoryInfo) => void): Promise<RunSummary> {
+    // A run asked for during start-up waits for the backend the editor is already starting.
+    await start();
     controller = new AbortController();
     host.clearOutputs();
     executor.prune(graph);
@@ -38,7 +110,7 @@ const api = {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const flush = () => {
       timer = undefined;
-      if (queue.length) onEvent(queue);
+      if (queue.length) onEvent(queue, memoryNow());
       queue = [];
     };
     const summary = await executor.run(graph, {
@@ -86,10 +158,15 @@ const api = {
     return Comlink.transfer(t, [t.rgba.buffer]);
   },
 
-  memory(): { numTensors: number; numBytes: number; backend: string } | undefined {
-    if (!backend) return undefined; // tf.memory() throws before a backend is up
-    const m = tf.memory();
-    return { numTensors: m.numTensors, numBytes: m.numBytes, backend: tf.getBackend() };
+  memory(): MemoryInfo | undefined {
+    return memoryNow();
+  },
+
+  /** Test hook: destroys the WebGPU device as a driver reset would (e2e checks the recovery). */
+  loseDeviceForTest(): boolean {
+    const device = tf.getBackend() === 'webgpu' ? (tf.backend() as unknown as { device?: GPUDevice }).device : undefined;
+    device?.destroy();
+    return Boolean(device);
   },
 };
 

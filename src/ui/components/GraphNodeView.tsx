@@ -1,4 +1,4 @@
-import { memo } from 'react';
+import { memo, useEffect, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { Handle, Position, type NodeProps } from '@xyflow/react';
 import { PORT_KINDS, formatError, type PortView } from '../../engine';
@@ -18,6 +18,7 @@ const STATUS_LABEL: Record<string, string> = {
   error: 'error',
   blocked: 'blocked',
   cancelled: 'cancelled',
+  bypassed: 'bypassed',
 };
 
 /** One node on the canvas: typed handles, status, progress, problems and output previews. */
@@ -39,6 +40,7 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
   }));
   const upstreamViews = useEditor((s) => (upstream ? s.views[upstream.nodeId]?.[upstream.port] : undefined));
   const openViewer = useEditor((s) => s.openViewer);
+  const renaming = useEditor((s) => s.renamingId === id);
   if (!def) {
     return (
       <div className="node node-missing">
@@ -49,24 +51,34 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
   const status = run?.status;
   const dragType = useEditor.getState().dragFrom?.handleType;
   const error = run?.error ?? problems?.[0];
+  const missingInputs = new Set((problems ?? []).filter((p) => p.code === 'input-missing').map((p) => p.field));
+  const title = data.label ?? def.title;
   return (
-    <div className={`node ${selected ? 'selected' : ''} status-${status ?? 'idle'}`} data-testid={`node-${id}`}>
+    <div className={`node ${selected ? 'selected' : ''} status-${status ?? 'idle'} ${data.bypass ? 'bypassed' : ''}`} data-testid={`node-${id}`}>
+      <div className="node-lod" aria-hidden="true">
+        <div className="node-lod-title">{title}</div>
+        {status && <div className={`node-lod-status badge-${status}`}>{STATUS_LABEL[status]}{run?.progress && status === 'running' ? ` ${Math.round((100 * run.progress.step) / Math.max(1, run.progress.total))}%` : ''}</div>}
+        {error && <div className="node-lod-error">{error.message}</div>}
+      </div>
       <div className="node-header" style={{ borderTopColor: categoryColor(def.category) }}>
-        <span className="node-title">{data.label ?? def.title}</span>
+        {renaming ? <RenameInput id={id} initial={title} /> : <span className="node-title" title="Double-click to zoom to this node">{title}</span>}
         <span className="node-id">{id}</span>
-        {status && (
-          <span className={`badge badge-${status}`} data-testid={`status-${id}`}>
-            {STATUS_LABEL[status]}
-            {run?.elapsedMs !== undefined && status !== 'queued' ? ` · ${formatMs(run.elapsedMs)}` : ''}
-          </span>
-        )}
+        {data.bypass && <span className="badge badge-bypass" data-testid={`bypass-${id}`} title="Bypassed: inputs pass straight to outputs of the same kind (Ctrl+B)">bypassed</span>}
+        {status && <StatusBadge id={id} status={status} run={run} />}
       </div>
       <div className="node-ports">
         <div className="ports-in">
           {Object.entries(def.inputs).map(([port, spec]) => (
-            <div className="port port-in" key={port} title={`${spec.kind}: ${PORT_KINDS[spec.kind].contract}`}>
-              <Handle type="target" position={Position.Left} id={port} className={`handle ${compatClass(compat, port, 'target', dragType)}`} style={{ background: PORT_KINDS[spec.kind].color }} />
-              <span>{spec.label}{spec.optional ? '' : ''}</span>
+            <div className={`port port-in ${missingInputs.has(port) ? 'port-missing' : ''}`} key={port} title={`${spec.kind}: ${PORT_KINDS[spec.kind].contract}${missingInputs.has(port) ? ' (required, not connected)' : ''}`}>
+              <Handle
+                type="target"
+                position={Position.Left}
+                id={port}
+                aria-label={`${title}: input ${spec.label} (${spec.kind}${spec.optional ? ', optional' : ''})`}
+                className={`handle ${compatClass(compat, port, 'target', dragType)}`}
+                style={{ background: PORT_KINDS[spec.kind].color }}
+              />
+              <span>{spec.label}{spec.optional ? <span className="muted"> (optional)</span> : ''}</span>
               <span className="port-kind">{spec.kind}</span>
             </div>
           ))}
@@ -76,20 +88,27 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
             <div className="port port-out" key={port} title={`${spec.kind}: ${PORT_KINDS[spec.kind].contract}`}>
               <span className="port-kind">{spec.kind}</span>
               <span>{spec.label}</span>
-              <Handle type="source" position={Position.Right} id={port} className={`handle ${compatClass(compat, port, 'source', dragType)}`} style={{ background: PORT_KINDS[spec.kind].color }} />
+              <Handle
+                type="source"
+                position={Position.Right}
+                id={port}
+                aria-label={`${title}: output ${spec.label} (${spec.kind})`}
+                className={`handle ${compatClass(compat, port, 'source', dragType)}`}
+                style={{ background: PORT_KINDS[spec.kind].color }}
+              />
             </div>
           ))}
         </div>
       </div>
       {status === 'running' && run?.progress && (
-        <div className="progress" title={run.progress.message}>
+        <div className="progress" title={run.progress.message} data-testid={`progress-${id}`} role="progressbar" aria-valuemin={0} aria-valuemax={run.progress.total} aria-valuenow={run.progress.step}>
           <div className="progress-bar" style={{ width: `${(100 * run.progress.step) / Math.max(1, run.progress.total)}%` }} />
           <span>{run.progress.step}/{run.progress.total} {run.progress.message ?? ''}</span>
         </div>
       )}
       {data.type === 'image-loader' && <ImageDrop nodeId={id} source={String(data.params.source ?? '')} />}
       {error && (
-        <div className="node-error" data-testid={`error-${id}`}>
+        <div className={`node-error ${!run?.error && error.code === 'input-missing' ? 'node-warning' : ''}`} data-testid={`error-${id}`}>
           {formatError({ ...error, nodeId: undefined, nodeType: undefined })}
         </div>
       )}
@@ -103,6 +122,48 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
     </div>
   );
 });
+
+/** Status with the node's time; while it runs the time ticks every 0.5 s (the worker only reports it at the end). */
+function StatusBadge({ id, status, run }: { id: string; status: string; run?: { elapsedMs?: number; startedAt?: number } }) {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    if (status !== 'running') return;
+    const timer = setInterval(() => tick((n) => n + 1), 500);
+    return () => clearInterval(timer);
+  }, [status]);
+  const ms = status === 'running' && run?.startedAt ? Date.now() - run.startedAt : run?.elapsedMs;
+  return (
+    <span className={`badge badge-${status}`} data-testid={`status-${id}`}>
+      {STATUS_LABEL[status] ?? status}
+      {ms !== undefined && status !== 'queued' ? ` · ${formatMs(ms)}` : ''}
+    </span>
+  );
+}
+
+/** In-place title editing (context menu → Rename); Enter keeps, Escape cancels, an empty title restores the type's. */
+function RenameInput({ id, initial }: { id: string; initial: string }) {
+  const [value, setValue] = useState(initial);
+  const done = (keep: boolean) => {
+    if (keep && value !== initial) useEditor.getState().renameNode(id, value);
+    useEditor.setState({ renamingId: undefined });
+  };
+  return (
+    <input
+      className="rename nodrag"
+      autoFocus
+      value={value}
+      aria-label="Node title"
+      data-testid={`rename-${id}`}
+      onChange={(e) => setValue(e.target.value)}
+      onBlur={() => done(true)}
+      onKeyDown={(e) => {
+        e.stopPropagation();
+        if (e.key === 'Enter') done(true);
+        if (e.key === 'Escape') done(false);
+      }}
+    />
+  );
+}
 
 function PortPreview({ view, onOpen }: { view: PortView; onOpen(index: number): void }) {
   switch (view.kind) {

@@ -1,23 +1,41 @@
 import { useMemo, useState } from 'react';
 import Fuse from 'fuse.js';
 import { registry } from '../../worker/nodes';
-import { PORT_KINDS } from '../../engine';
+import { PORT_KINDS, type AnyNodeDefinition } from '../../engine';
 
 export const DRAG_MIME = 'application/x-backlit-node';
 
 /** Node palette from the registry: fuzzy search, click to add, or drag onto the canvas. */
-export function Palette({ onAdd, onAnnotate, autoFocus, onClose }: { onAdd(type: string): void; onAnnotate?(kind: 'note' | 'frame'): void; autoFocus?: boolean; onClose?(): void }) {
+export function Palette({
+  onAdd,
+  onAnnotate,
+  autoFocus,
+  onClose,
+  filter,
+  title,
+}: {
+  onAdd(type: string): void;
+  onAnnotate?(kind: 'note' | 'frame'): void;
+  autoFocus?: boolean;
+  onClose?(): void;
+  /** Only these node types (e.g. those that can take the wire being dropped). */
+  filter?(def: AnyNodeDefinition): boolean;
+  /** Says why the list is filtered. */
+  title?: string;
+}) {
   const [query, setQuery] = useState('');
-  const defs = registry.all();
+  const defs = useMemo(() => (filter ? registry.all().filter(filter) : registry.all()), [filter]);
   const fuse = useMemo(() => new Fuse(defs, { keys: ['title', 'type', 'description', 'category'], threshold: 0.4 }), [defs]);
   const shown = query ? fuse.search(query).map((r) => r.item) : defs;
   const byCategory = new Map<string, typeof defs>();
   for (const d of shown) byCategory.set(d.category, [...(byCategory.get(d.category) ?? []), d]);
   return (
-    <aside className="palette" data-testid="palette">
+    <aside className="palette" data-testid={onAnnotate ? 'palette' : 'palette-filtered'} aria-label="Node palette">
+      {title && <div className="palette-note">{title}</div>}
       <input
         className="search"
         placeholder="Search nodes…"
+        aria-label="Search nodes"
         value={query}
         onChange={(e) => setQuery(e.target.value)}
         autoFocus={autoFocus}
@@ -41,6 +59,16 @@ export function Palette({ onAdd, onAnnotate, autoFocus, onClose }: { onAdd(type:
                 e.dataTransfer.effectAllowed = 'move';
               }}
               onClick={() => onAdd(d.type)}
+              // Reachable with Tab; Enter or Space adds the node, as a click does.
+              tabIndex={0}
+              role="button"
+              aria-label={`Add ${d.title}`}
+              onKeyDown={(e) => {
+                if (e.key === 'Enter' || e.key === ' ') {
+                  e.preventDefault();
+                  onAdd(d.type);
+                }
+              }}
               title={d.description}
               data-testid={`palette-${d.type}`}
             >
@@ -65,6 +93,15 @@ export function Palette({ onAdd, onAnnotate, autoFocus, onClose }: { onAdd(type:
               draggable
               onDragStart={(e) => e.dataTransfer.setData(DRAG_MIME, kind)}
               onClick={() => onAnnotate(kind)}
+              tabIndex={0}
+              role="button"
+              aria-label={`Add a ${kind}`}
+              onKeyDown={(e) => {
+                if (e.key === 'Enter' || e.key === ' ') {
+                  e.preventDefault();
+                  onAnnotate(kind);
+                }
+              }}
               data-testid={`palette-${kind}`}
               title={kind === 'note' ? 'A sticky note (saved with the graph)' : 'A titled frame to group nodes (drawn behind them)'}
             >

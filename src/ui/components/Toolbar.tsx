@@ -7,12 +7,13 @@ import { useEditor } from '../store';
 /** Open/save/examples, run/cancel, undo/redo and the backend indicator. */
 export function Toolbar() {
   const running = useEditor((s) => s.running);
+  const waiting = useEditor((s) => s.waitingForBackend);
   const backend = useEditor((s) => s.backend);
   const backendError = useEditor((s) => s.backendError);
   const meta = useEditor((s) => s.meta);
   const canUndo = useEditor((s) => s.past.length > 0);
   const canRedo = useEditor((s) => s.future.length > 0);
-  const { run, cancel, loadGraphJson, graph, undo, redo, newGraph } = useEditor.getState();
+  const { run, cancel, loadGraphJson, graph, undo, redo, newGraph, setName, arrange } = useEditor.getState();
   const selectedId = useEditor((s) => s.selectedId);
   const fileInput = useRef<HTMLInputElement>(null);
 
@@ -33,7 +34,7 @@ export function Toolbar() {
   return (
     <header className="toolbar">
       <strong className="brand">Backlit Studio</strong>
-      <span className="graph-name" title={meta.description}>{meta.name ?? 'Untitled'}</span>
+      <GraphName name={meta.name ?? 'Untitled'} description={meta.description} onRename={setName} />
       <select
         aria-label="Examples"
         value=""
@@ -52,8 +53,12 @@ export function Toolbar() {
       <button type="button" onClick={save}>Save</button>
       <button type="button" onClick={undo} disabled={!canUndo} title="Undo (Ctrl+Z)">Undo</button>
       <button type="button" onClick={redo} disabled={!canRedo} title="Redo (Ctrl+Shift+Z)">Redo</button>
+      <button type="button" onClick={arrange} title="Lay the graph out left to right so nothing overlaps (Shift+A)" data-testid="arrange">Arrange</button>
       <span className="spacer" />
-      {running ? (
+      {waiting ? (
+        // Asked for during start-up: the run starts by itself once the backend is measured.
+        <button type="button" disabled data-testid="run" title="The run starts as soon as the backend is ready">Run · waiting for backend…</button>
+      ) : running ? (
         <button type="button" className="danger" onClick={cancel} data-testid="cancel">Cancel</button>
       ) : (
         <>
@@ -70,27 +75,56 @@ export function Toolbar() {
   );
 }
 
-/** Live tensor count and bytes held by the worker's tfjs backend (it must not grow across runs). */
+/**
+ * Live tensor count and bytes held by the worker's tfjs backend (it must not grow across runs).
+ * While a run is busy the worker cannot answer polls, so it sends memory along with its run
+ * events (store.memory); when idle we poll. Fixed width: the toolbar never reflows when it appears.
+ */
 function MemoryBadge() {
-  const [mem, setMem] = useState<{ numTensors: number; numBytes: number }>();
+  const mem = useEditor((s) => s.memory);
   const running = useEditor((s) => s.running);
   useEffect(() => {
+    if (running) return; // run events bring fresh numbers
     let alive = true;
     const poll = async () => {
       const m = await worker.memory();
-      if (alive && m) setMem(m);
+      if (alive && m) useEditor.setState({ memory: m });
     };
     void poll();
-    const timer = setInterval(poll, running ? 1000 : 4000);
+    const timer = setInterval(poll, 4000);
     return () => {
       alive = false;
       clearInterval(timer);
     };
   }, [running]);
-  if (!mem) return null;
   return (
-    <span className="backend" title="Tensors and bytes held by the worker (cached node outputs included)" data-testid="memory">
-      {mem.numTensors} tensors · {(mem.numBytes / 2 ** 20).toFixed(1)} MB
+    <span className="backend memory" title="Tensors and bytes held by the worker (cached node outputs included)" data-testid="memory">
+      {mem ? `${mem.numTensors} tensors · ${(mem.numBytes / 2 ** 20).toFixed(1)} MB` : ''}
     </span>
+  );
+}
+
+/** The graph's name, readable in full (tooltip) and editable in place; saved in meta.name. */
+function GraphName({ name, description, onRename }: { name: string; description?: string; onRename(name: string): void }) {
+  const [draft, setDraft] = useState(name);
+  useEffect(() => setDraft(name), [name]);
+  return (
+    <input
+      className="graph-name"
+      value={draft}
+      aria-label="Graph name"
+      title={`${name}${description ? `\n${description}` : ''}\n(click to rename)`}
+      data-testid="graph-name"
+      size={Math.min(40, Math.max(8, draft.length + 1))}
+      onChange={(e) => setDraft(e.target.value)}
+      onBlur={() => draft.trim() && draft !== name && onRename(draft.trim())}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter') (e.target as HTMLInputElement).blur();
+        if (e.key === 'Escape') {
+          setDraft(name);
+          (e.target as HTMLInputElement).blur();
+        }
+      }}
+    />
   );
 }
