@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineNode, rgbaFromImage, type ImageBatchValue, type ReportValue } from '../src/engine';
+import { defineNode, outputPath, rgbaFromImage, type ImageBatchValue, type ReportValue } from '../src/engine';
 
 /**
  * Writes images: to a folder under the run's output root (CLI `--out`), or to downloads in the
@@ -13,10 +13,10 @@ export default defineNode({
   inputs: { images: { kind: 'ImageBatch', label: 'Images' } },
   outputs: { files: { kind: 'Report', label: 'Written files' } },
   params: z.object({
-    folder: z.string().regex(/^[\w\-. /]*$/, 'use letters, digits, "-", "_", "." and "/" only').refine((s) => !s.split('/').includes('..'), 'must stay inside the output root').default('').describe('Sub-folder of the output root.'),
+    folder: outputPath('folder').regex(/^[\w\-. /]*$/, 'use letters, digits, "-", "_", "." and "/" only').default('').describe('Sub-folder of the output root.'),
     format: z.enum(['png', 'jpeg']).default('png'),
     quality: z.number().int().min(1).max(100).default(92).describe('JPEG quality.'),
-    suffix: z.string().max(64).default('').describe('Appended to each file name before the extension.'),
+    suffix: outputPath('name-part').max(64).default('').describe('Appended to each file name before the extension.'),
     overwrite: z.boolean().default(false).describe('Replace existing files instead of choosing a new name.'),
   }),
   async run({ inputs, params, ctx }) {

@@ -9,6 +9,7 @@ export * from './graph/topology';
 export * from './connect/checkConnection';
 export * from './connect/spaces';
 export * from './schema/loadGraph';
+export * from './schema/paths';
 export * from './schema/migrations';
 export * from './executor/executor';
 export * from './executor/hash';

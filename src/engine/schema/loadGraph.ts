@@ -67,7 +67,7 @@ export function loadGraph(input: string | unknown, registry: NodeRegistry): Load
   const parsed = graphSchema.safeParse(migrateGraph(obj, version));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const path = issue.path.join('.');
+    const path = cut(issue.path.join('.'), 200);
     return fatal({ code: 'graph-shape', field: path, message: `The graph JSON is malformed at "${path}": ${issue.message}.`, fix: 'fix that entry or re-save the graph from the editor.' });
   }
   const graph = parsed.data as Graph;
@@ -182,7 +182,7 @@ export function checkNodeParams(node: GraphNode, registry: NodeRegistry): ErrorI
   const parsed = def.params.safeParse(params);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const field = issue.path.join('.') || '(params)';
+      const field = cut(issue.path.join('.'), 200) || '(params)';
       errors.push({ code: 'node-param-invalid', nodeId: node.id, nodeType: def.title, field, message: `Bad value ${preview(getPath(params, issue.path))}: ${issue.message}.`, fix: describeField(registry, node.type, field) });
     }
   }
