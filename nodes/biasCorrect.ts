@@ -20,18 +20,20 @@ import {
   vocabularyParams,
   withVocabularyErrors,
 } from '../src/ml/interpret';
+import { residualTarget } from '../src/ml/training/guidance';
+import type { CalibratedResidual } from './residualVector';
 
 /**
  * Removes chosen directions from RAVE's residual: the paper's shifted residual (the component along
  * u = norm(top + bot) of the k most and least similar vocabulary entries) and/or explicit concepts
- * (Gram–Schmidt orthonormalised, r' = norm(r − Σ ⟨r, u_k⟩u_k)); thr is recomputed as ⟨v_pos, r'⟩.
+ * (Gram–Schmidt orthonormalised, r' = norm(r − Σ ⟨r, u_k⟩u_k)); the target is recomputed for r' in the Residual Vector's mode.
  */
 export default defineNode({
   type: 'bias-correct',
   title: 'Bias Correct',
   category: 'Embedding',
   description:
-    "Removes directions from a residual r: \"shifted\" = RAVE's shifted residual (u = norm(top + bot), top/bot = score-weighted means of the k most/least similar vocabulary entries; r' = norm(r − ⟨u,r⟩u)); \"concepts\" = your concepts, orthonormalised, r' = norm(r − Σ⟨r,u_k⟩u_k). thr is recomputed as ⟨v_pos, r'⟩. The report lists each removed component (cos before, ≈0 after), thr, cos(r, r') and the top/bottom entries before vs after.",
+    "Removes directions from a residual r: \"shifted\" = RAVE's shifted residual (u = norm(top + bot), top/bot = score-weighted means of the k most/least similar vocabulary entries; r' = norm(r − ⟨u,r⟩u)); \"concepts\" = your concepts, orthonormalised, r' = norm(r − Σ⟨r,u_k⟩u_k). thr is recomputed for r' the way the Residual Vector chose its target (paper: ⟨v_pos, r'⟩; mean-projection: ⟨mean E(well-lit), r'⟩). The report lists each removed component (cos before, ≈0 after), thr, cos(r, r') and the top/bottom entries before vs after.",
   inputs: {
     encoder: { kind: 'Encoder', label: 'Encoder', description: 'The encoder r was computed with (its text tower embeds the vocabulary and concepts).' },
     residual: { kind: 'Residual', label: 'Residual' },
@@ -84,14 +86,19 @@ export default defineNode({
     const corrected = removal.corrected;
 
     const vPos = await residual.vPos.data();
-    const thrAfter = dot(normalize(vPos, 'v_pos'), corrected);
-    const out: ResidualValue = {
+    // The target is recomputed for r' the way the Residual Vector chose it (paper: <v_pos, r'>;
+    // mean-projection: <mean E(well-lit), r'>; quantile: of the well-lit projections on r').
+    const calibration = (residual as Partial<CalibratedResidual>).calibration;
+    const thrPaperAfter = dot(normalize(vPos, 'v_pos'), corrected);
+    const thrAfter = calibration ? residualTarget(corrected, vPos, calibration).thr : thrPaperAfter;
+    const out: ResidualValue | CalibratedResidual = {
       kind: 'Residual',
       space: residual.space,
       r: tf.tensor1d(Float32Array.from(corrected)),
       vPos: tf.clone(residual.vPos),
       vNeg: tf.clone(residual.vNeg),
       thr: thrAfter,
+      ...(calibration ? { calibration, thrPaper: thrPaperAfter, start: calibration.meanNeg ? dot(calibration.meanNeg, corrected) : undefined } : {}),
     };
 
     const rows: ReportValue['rows'] = [];
@@ -100,7 +107,8 @@ export default defineNode({
       rows.push({ section: 'removed', rank: j + 1, before: label, 'cos before': round(removal.components[j], 6), after: label, 'cos after': round(dot(corrected, q), 9) });
     });
     if (gs.basis.length > 1) rows.push({ section: 'removed', rank: gs.basis.length + 1, before: 'all removed (norm)', 'cos before': round(removal.removedNorm, 6), after: 'all removed (norm)', 'cos after': 0 });
-    rows.push({ section: 'thr', rank: 1, before: 'thr = <v_pos, r>', 'cos before': round(residual.thr, 6), after: "thr = <v_pos, r'>", 'cos after': round(thrAfter, 6) });
+    const thrName = calibration ? `target (${calibration.mode})` : 'thr = <v_pos, r>';
+    rows.push({ section: 'thr', rank: 1, before: thrName, 'cos before': round(residual.thr, 6), after: `${thrName} on r'`, 'cos after': round(thrAfter, 6) });
     rows.push({ section: "cos(r, r')", rank: 1, before: 'r', 'cos before': 1, after: "r'", 'cos after': round(dot(r, corrected), 6) });
     const before = topBottom(cosines(vocab.vectors, dim, r), params.show);
     const after = topBottom(cosines(vocab.vectors, dim, corrected), params.show);

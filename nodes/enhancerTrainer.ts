@@ -6,6 +6,7 @@ import { EnhancerNet } from '../src/ml/enhancer/network';
 import { decodeEnhancer, encodeEnhancer, encodeEnhancerTfjs, type TrainingState } from '../src/ml/training/enhancerFiles';
 import { TrainingDiverged, trainEnhancer } from '../src/ml/training/enhancerTraining';
 import { promptGuidance, residualGuidance, type Guidance } from '../src/ml/training/guidance';
+import type { CalibratedResidual } from './residualVector';
 
 /**
  * Trains the enhancement network guided by a residual vector (RAVE) or a prompt pair (CLIP-LIT,
@@ -37,7 +38,13 @@ export default defineNode({
     batchSize: z.number().int().min(1).max(64).default(2).describe('Images per step (paper: 8).'),
     imageSize: z.number().int().min(16).max(1024).default(64).describe('Training resolution (paper: 512; wasm memory limits it).'),
     guidanceWeight: z.number().min(0).default(1920).describe('Guidance loss weight (RAVE: 6·320 = 1920; CLIP-LIT prompts: 320).'),
+    guidanceUnits: z
+      .enum(['paper', 'gap'])
+      .default('paper')
+      .describe("Residual guidance only. paper: L = w·(<E,r> − thr)², whose size depends on the encoder space (the backlit-to-target gap is ~0.05 in CLIP, ~0.8 in the stats space); gap: L = w·((<E,r> − thr)/gap)² with gap = target − <mean E(backlit), r> measured by the Residual Vector, so a backlit image starts at w and one weight means the same in every space."),
     identityWeight: z.number().min(0).default(22.5).describe('Identity loss weight (0.9·25).'),
+    highlightWeight: z.number().min(0).default(0).describe('Highlight guard (not in the papers, off = 0): penalises pixels pushed past 0.98 that were below it, measured before the clamp (a clipped pixel passes no gradient otherwise).'),
+    lrSchedule: z.enum(['constant', 'cosine']).default('constant').describe('constant (the papers) or cosine decay to lr/10 after the warm-up, so the result settles instead of depending on where training stops.'),
     pixelWeight: z.number().min(0).default(0).describe('L1 + (1 − SSIM) to ground truth (paired regime only).'),
     augment: z.boolean().default(true).describe('Random flips, transposes and 90° rotations.'),
     seed: z.number().int().min(0).default(0).describe('Random seed for weight init, batch picks and augmentation: same seed and inputs give the same enhancer.'),
@@ -58,7 +65,14 @@ export default defineNode({
     if (params.warmupIterations > params.iterations) ctx.fail('warmupIterations', `Warm-up (${params.warmupIterations}) is longer than the run (${params.iterations}).`, 'lower warmupIterations or raise iterations.');
     // A Prompt Learner may attach the logit scale its prompts were learnt with (default 100).
     const logitScale = (prompts as (PromptPairValue & { logitScale?: number }) | undefined)?.logitScale;
-    const guidance: Guidance = residual ? residualGuidance(residual.r, residual.thr, residual.space) : promptGuidance(prompts!.prompts, prompts!.space, prompts!.mode, logitScale);
+    let gap: number | undefined;
+    if (residual && params.guidanceUnits === 'gap') {
+      const start = (residual as CalibratedResidual).start;
+      if (start === undefined) return ctx.fail('guidanceUnits', 'The residual does not say where the backlit set starts on r (it needs the mean of the backlit embeddings).', "compute it with a Residual Vector fed by Mean Embedding nodes, or set guidanceUnits to 'paper'.");
+      gap = residual.thr - start;
+      if (!(gap > 1e-6)) ctx.fail('guidanceUnits', `The target ${residual.thr.toFixed(4)} is not above the backlit mean ${start.toFixed(4)} on r, so there is no gap to cover.`, "pick another Residual Vector target, or set guidanceUnits to 'paper'.");
+    }
+    const guidance: Guidance = residual ? residualGuidance(residual.r, residual.thr, residual.space, gap) : promptGuidance(prompts!.prompts, prompts!.space, prompts!.mode, logitScale);
     if (guidance.space !== encoder.space) {
       ctx.fail(residual ? 'residual' : 'prompts', `The guidance lives in "${guidance.space}" but the encoder is "${encoder.space}".`, 'compute the guidance with the same Encoder node that feeds the trainer.');
     }
@@ -72,7 +86,7 @@ export default defineNode({
     if (params.pixelWeight > 0 && !targets) ctx.fail('pixelWeight', 'A pixel loss needs ground truth.', 'wire paired ground-truth images, or set pixelWeight to 0.');
 
     // Identifies "this run": a checkpoint of another run (other data or settings) is never resumed.
-    const guidanceKey = residual ? `${residual.space}:${residual.thr.toFixed(6)}` : `${prompts!.space}:${prompts!.mode}${logitScale !== undefined ? `:${logitScale}` : ''}`;
+    const guidanceKey = residual ? `${residual.space}:${residual.thr.toFixed(6)}${gap !== undefined ? `:gap${gap.toFixed(6)}` : ''}` : `${prompts!.space}:${prompts!.mode}${logitScale !== undefined ? `:${logitScale}` : ''}`;
     const { iterations: _i, checkpointEvery: _c, resume: _r, exportAs: _e, ...runParams } = params;
     const runId = hashString(canonicalJson({ runParams, images: images.images.map((im) => im.name), truth: truth?.images.map((im) => im.name), guidanceKey, encoder: encoder.space, init: Boolean(inputs.init) }));
 

@@ -6,8 +6,8 @@ import encodeImages from './encodeImages';
 import encoder from './encoder';
 import imageLoader from './imageLoader';
 import meanEmbedding from './meanEmbedding';
-import residualVector from './residualVector';
-import { BacklitError, Executor, NodeRegistry, checkConnection, type AnyNodeDefinition, type EmbeddingValue, type ResidualValue } from '../src/engine';
+import residualVector, { type CalibratedResidual } from './residualVector';
+import { BacklitError, Executor, NodeRegistry, checkConnection, type AnyNodeDefinition, type EmbeddingValue, type EmbeddingsValue, type ReportValue, type ResidualValue } from '../src/engine';
 import { MemoryHost } from '../src/engine/testing/memoryHost';
 import { fakeContext, graph, node, wire } from '../src/engine/testing/build';
 import { sharedDataDir, useTestBackend } from '../src/ml/testing';
@@ -82,7 +82,7 @@ describe('residual-vector node', () => {
     expect(json.vPos).toEqual(await data(res.vPos));
     expect(json.vNeg).toEqual(await data(res.vNeg));
     expect(json.counts).toEqual({ wellLit: 12, backlit: 7 });
-    expect(ctx.logs).toEqual(['wrote memory:rave.json']);
+    expect(ctx.logs.at(-1)).toBe('wrote memory:rave.json');
     // thr recomputed from the parsed arrays.
     expect(json.vPos.reduce((s: number, v: number, i: number) => s + v * json.r[i], 0)).toBeCloseTo(json.thr, 6);
     await residual(pos, neg, { saveAs: 'rave.json' }, host);
@@ -113,7 +113,7 @@ describe('residual-vector node', () => {
           node('loadW', 'image-loader', { source: 'well' }), node('loadB', 'image-loader', { source: 'back' }),
           node('embW', 'encode-images'), node('embB', 'encode-images'),
           node('meanW', 'mean-embedding'), node('meanB', 'mean-embedding'),
-          node('rv', 'residual-vector', { saveAs: 'r.json' }),
+          node('rv', 'residual-vector', { saveAs: 'r.json', target: 'paper' }),
         ],
         [
           wire('loadW.images', 'embW.images'), wire('enc.encoder', 'embW.encoder'),
@@ -129,10 +129,58 @@ describe('residual-vector node', () => {
     const [r, p, n] = await Promise.all([data(res.r), data((ex.outputsOf('meanW')!.mean as EmbeddingValue).tensor), data((ex.outputsOf('meanB')!.mean as EmbeddingValue).tensor)]);
     const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
     expect(dot(r, p)).toBeGreaterThan(dot(r, n));
-    expect(res.thr).toBeCloseTo(dot(p, r), 5);
+    expect(res.thr).toBeCloseTo(dot(p, r), 5); // target 'paper': thr = <v_pos, r>
     expect(JSON.parse(new TextDecoder().decode(host.written.get('r.json'))).counts).toEqual({ wellLit: 3, backlit: 3 });
     ex.dispose();
     expect(tf.memory().numTensors).toBe(baseline);
+  });
+});
+
+describe('residual-vector targets (issue 12: the paper\'s thr overshoots spread-out sets)', () => {
+  // Well-lit unit embeddings spread out: (1,0,0), (0,1,0), (0.6,0.8,0); backlit: (0,0,1) twice.
+  const wellRows = [[1, 0, 0], [0, 1, 0], [0.6, 0.8, 0]];
+  const set = (rows: number[][]): EmbeddingsValue => ({ kind: 'Embeddings', space: 'test:v1', tensor: tf.tensor2d(rows), names: rows.map((_, i) => `${i}`) });
+  const meanOf = (rows: number[][]) => {
+    const sum = rows[0].map((_, j) => rows.reduce((s, r) => s + r[j], 0));
+    const n = Math.hypot(...sum);
+    return emb(sum.map((v) => v / n), { count: rows.length, sum: tf.tensor1d(sum) });
+  };
+  const run = (params: Record<string, unknown>, inputs: Record<string, unknown> = {}) =>
+    residualVector.run({ inputs: { wellLit: meanOf(wellRows), backlit: meanOf([[0, 0, 1], [0, 0, 1]]), ...inputs }, params: residualVector.params.parse(params), ctx: fakeContext(new MemoryHost(), 'rv') });
+
+  it('mean-projection (default) = <mean E(well-lit), r> = ‖mean E‖·thr_paper; paper = <v_pos, r>; quantile from the wired embeddings', async () => {
+    const mean = [1.6 / 3, 1.8 / 3, 0];
+    const norm = Math.hypot(...mean); // 0.8027: the spread shrinks the mean
+    const paper = (await run({ target: 'paper' })).residual as ResidualValue;
+    const calibrated = (await run({})).residual as CalibratedResidual;
+    const r = await data(calibrated.r);
+    const dot = (a: number[]) => a.reduce((s, v, i) => s + v * r[i], 0);
+    expect(calibrated.thr).toBeCloseTo(dot(mean), 5);
+    expect(calibrated.thr).toBeCloseTo(norm * paper.thr, 5);
+    expect(calibrated.thrPaper).toBeCloseTo(paper.thr, 6);
+    expect(calibrated.start).toBeCloseTo(dot([0, 0, 1]), 5);
+    // The paper's thr lies beyond what the average well-lit embedding reaches.
+    const proj = wellRows.map(dot);
+    expect(paper.thr).toBeGreaterThan(proj.reduce((a, b) => a + b) / 3 + 0.1);
+    const q = (await run({ target: 'quantile', quantile: 0.5 }, { wellLitEmbeddings: set(wellRows) })).residual as ResidualValue;
+    expect(q.thr).toBeCloseTo([...proj].sort((a, b) => a - b)[1], 5);
+  });
+
+  it('reports ‖mean E‖ per set and the spread of the projections; quantile without embeddings fails on "target"', async () => {
+    const out = await run({}, { wellLitEmbeddings: set(wellRows), backlitEmbeddings: set([[0, 0, 1], [0, 0.1, 0.995]]) });
+    const rows = (out.report as ReportValue).rows;
+    expect(rows[0]).toMatchObject({ set: 'well-lit', n: 3, '‖mean E‖': expect.closeTo(0.8027, 3) });
+    expect(rows[0].min).toBeLessThanOrEqual(rows[0].median as number);
+    expect(rows[0].median).toBeLessThanOrEqual(rows[0].max as number);
+    expect(rows[1]).toMatchObject({ set: 'backlit', n: 2 });
+    expect(rows.map((r) => r.set)).toContain('target used (mean-projection)');
+    const err = await run({ target: 'quantile' }).then(() => undefined, (e: unknown) => e);
+    expect((err as BacklitError).info).toMatchObject({ field: 'target' });
+  });
+
+  it('plain embeddings without sum/count fall back to the paper thr and say so', async () => {
+    const out = await residualVector.run({ inputs: { wellLit: emb([0.6, 0.8, 0]), backlit: emb([0, 0.6, 0.8]) }, params: residualVector.params.parse({}), ctx: fakeContext(new MemoryHost(), 'rv') });
+    expect((out.residual as ResidualValue).thr).toBeCloseTo(0.52 / Math.sqrt(1.04), 6);
   });
 });
 
