@@ -19,6 +19,8 @@ import {
 } from '../engine';
 import { useBackend, type BackendName } from '../ml/backend';
 import { loadNodeRegistry } from './loadNodes';
+import { batchRequested, runBatchCommand } from './batch';
+import { registerWorkerCommand } from './worker';
 import { NodeHost, REPO_ROOT } from './nodeHost';
 
 const program = new Command();
@@ -36,10 +38,19 @@ program
   .addOption(new Option('--backend <name>', 'tfjs backend').choices(['wasm', 'cpu']).default('wasm'))
   .option('--json', 'print a machine-readable summary on stdout')
   .option('--quiet', 'no progress output')
+  .option('--chunk-size <n>', 'batch run: images per chunk (memory grows with it, not with the folder; default meta.batch.chunkSize or 16)')
+  .option('--batch-loader <id>', 'batch run: the Image Loader whose folder streams (default meta.batch.loader)')
+  .option('--redis <url>', 'distributed batch run: queue shards on this Redis for `backlit worker`s (e.g. redis://127.0.0.1:6379)')
+  .option('--shard-size <n>', 'distributed batch run: images per shard job (default: the chunk size)')
+  .option('--no-resume', 'batch run: redo chunks even where a resume record says they are done')
   .action(async (graphPath: string, opts: { set: string[]; out: string; backend: BackendName; json?: boolean; quiet?: boolean }) => {
     const registry = await loadNodeRegistry();
     const graph = await readGraph(graphPath, registry);
     applySets(graph, opts.set, registry);
+    if (batchRequested(graph, opts)) {
+      process.exitCode = await runBatchCommand(graphPath, graph, registry, { ...opts, setupBackend: () => useBackend(opts.backend, { wasmDir: path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/') }) });
+      return;
+    }
     const outDir = path.resolve(opts.out || path.join('out', path.basename(graphPath, '.json')));
     await useBackend(opts.backend, { wasmDir: path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/') });
     const host = new NodeHost({ baseDirs: [path.dirname(path.resolve(graphPath)), process.cwd()], outDir });
@@ -239,6 +250,8 @@ class ProgressView {
     this.multibar?.stop();
   }
 }
+
+registerWorkerCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof BacklitError) {
