@@ -18,6 +18,19 @@ const SETS = {
     'pairs/imagemagick_bluebells_lin.jpg',
   ],
   pairs: ['pairs/imagemagick_bluebells_darker.jpg', 'pairs/imagemagick_bluebells_lin.jpg'],
+  // More well-lit photos with clear licences, for training the bundled enhancer (graphs/train-bundled.json).
+  'more-well-lit': [
+    'well-lit/opencv_aloeL.jpg',
+    'well-lit/opencv_alphamat_plant.jpg',
+    'well-lit/opencv_apple.jpg',
+    'well-lit/opencv_butterfly.jpg',
+    'well-lit/opencv_home.jpg',
+    'well-lit/opencv_orange.jpg',
+    'well-lit/opencv_smarties.png',
+    'well-lit/opencv_squirrel_cls.jpg',
+    'well-lit/opencv_stuff.jpg',
+    'well-lit/opencv_chicky_512.png',
+  ],
 };
 
 const manifest = {};
