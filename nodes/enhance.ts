@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineNode, type ImageBatchValue, type NamedImage } from '../src/engine';
 import { EnhancerNet } from '../src/ml/enhancer/network';
-import { enhanceFast, enhanceTiled } from '../src/ml/enhancer/inference';
+import { enhanceFast, enhanceTiledAsync, fullPassBytes, fullPassFits, tileCount, type TileProgress } from '../src/ml/enhancer/inference';
 import { decodeEnhancer, decodeEnhancerTfjs } from '../src/ml/training/enhancerFiles';
 
 /**
@@ -25,7 +25,7 @@ export default defineNode({
   },
   params: z.object({
     weights: z.string().default('').describe('Weights file when no enhancer is wired: path to .safetensors, .pth, or a folder with model.json (relative to the graph).'),
-    mode: z.enum(['tiled', 'full', 'fast']).default('tiled').describe('tiled = exact full-resolution result with bounded memory; fast = illumination map at 1/factor resolution.'),
+    mode: z.enum(['tiled', 'full', 'fast']).default('tiled').describe('tiled = exact full-resolution result with bounded memory, progress per tile and cancel between tiles; full = one pass (photos too big for the wasm heap run tiled, with a note); fast = illumination map at 1/factor resolution.'),
     tile: z.number().int().min(64).max(4096).default(512).describe('Tile side in px (tiled mode).'),
     fastFactor: z.number().int().min(2).max(16).default(2).describe('Downscale factor of the illumination map (fast mode).'),
   }),
@@ -38,17 +38,54 @@ export default defineNode({
       net = await loadWeights(params.weights, ctx.host.readModelFile.bind(ctx.host), (field, msg, fix) => ctx.fail(field, msg, fix));
     }
     const images: NamedImage[] = [];
-    for (let i = 0; i < batch.images.length; i++) {
-      ctx.throwIfCancelled();
-      const img = batch.images[i];
-      ctx.progress(i, batch.images.length, { message: img.name });
-      const x = img.tensor.expandDims(0) as tf.Tensor4D;
-      const result = params.mode === 'fast' ? enhanceFast(net, x, { factor: params.fastFactor }) : params.mode === 'tiled' ? enhanceTiled(net, x, { tile: params.tile }) : net.forward(x, { padMode: 'reflect' });
-      images.push({ name: img.name, tensor: result.out.squeeze([0]) as tf.Tensor3D });
-      tf.dispose([x, result.out, result.L]);
-      await tf.nextFrame();
+    // Progress in tiles across the whole batch (a tiled image counts 2 × its tiles: context pass +
+    // output pass; a full or fast image counts 1), so the bar moves per tile and never goes back.
+    const modes = batch.images.map((img) => {
+      const [H, W] = img.tensor.shape;
+      if (params.mode !== 'full' || fullPassFits(H, W, tf.getBackend(), tf.memory().numBytes)) return params.mode;
+      ctx.log(`${img.name}: ${W}×${H} (${((H * W) / 1e6).toFixed(1)} MP) needs ~${(fullPassBytes(H, W) / 1024 ** 3).toFixed(1)} GiB for a full pass, more than the wasm heap holds; running it tiled instead (same result up to float rounding). Set mode to tiled to silence this note.`);
+      return 'tiled' as const;
+    });
+    const units = batch.images.map((img, i) => (modes[i] === 'tiled' ? 2 * tileCount(img.tensor.shape[0], img.tensor.shape[1], params.tile) : 1));
+    const total = units.reduce((a, b) => a + b, 0);
+    const t0 = performance.now();
+    let before = 0;
+    const report = (i: number, p?: TileProgress) => {
+      const step = before + (p?.done ?? 0);
+      const name = batch.images.length > 1 ? `${batch.images[i].name} (${i + 1}/${batch.images.length})` : batch.images[i].name;
+      if (!p) return ctx.progress(step, total, { message: name });
+      // Time left: this image's own estimate, plus the images after it at the batch's mean time per unit so far (approximate).
+      const unitsAfter = units.slice(i + 1).reduce((a, b) => a + b, 0);
+      const left = p.etaMs + (unitsAfter * (performance.now() - t0)) / Math.max(1, step);
+      const what = p.phase === 'context' ? `context ${p.tile}/${p.tiles}` : `tile ${p.tile}/${p.tiles}`;
+      ctx.progress(step, total, { message: `${name} · ${what} · ${formatLeft(left)} left` });
+    };
+    try {
+      for (let i = 0; i < batch.images.length; i++) {
+        ctx.throwIfCancelled();
+        const img = batch.images[i];
+        report(i);
+        const x = img.tensor.expandDims(0) as tf.Tensor4D;
+        try {
+          const result = modes[i] === 'fast'
+            ? enhanceFast(net, x, { factor: params.fastFactor })
+            : modes[i] === 'tiled'
+              ? await enhanceTiledAsync(net, x, { tile: params.tile, signal: ctx.signal, onProgress: (p) => report(i, p) })
+              : net.forward(x, { padMode: 'reflect' });
+          images.push({ name: img.name, tensor: result.out.squeeze([0]) as tf.Tensor3D });
+          tf.dispose([result.out, result.L]);
+        } finally {
+          x.dispose();
+        }
+        before += units[i];
+        await tf.nextFrame();
+      }
+    } catch (err) {
+      tf.dispose(images.map((im) => im.tensor));
+      ctx.throwIfCancelled(); // a cancelled run reports as cancelled, not as the abort's error
+      throw err;
     }
-    ctx.progress(batch.images.length, batch.images.length);
+    ctx.progress(total, total);
     const value: ImageBatchValue = { kind: 'ImageBatch', images };
     return { images: value, enhancer: net };
   },
@@ -82,4 +119,9 @@ async function loadWeights(
     if ((err as { info?: unknown }).info) throw err;
     return fail('weights', `"${weights}" could not be loaded: ${(err as Error).message}`, 'use a file saved by Backlit Studio or a released CLIP-LIT/RAVE enhancement checkpoint.');
   }
+}
+
+function formatLeft(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 90 ? `~${s} s` : `~${Math.round(s / 60)} min`;
 }
