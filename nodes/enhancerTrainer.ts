@@ -34,7 +34,7 @@ export default defineNode({
     iterations: z.number().int().min(1).max(1_000_000).default(60).describe('Total training steps, warm-up included (paper: thousands).'),
     warmupIterations: z.number().int().min(0).max(1_000_000).default(10).describe('Reconstruction-only steps first (paper: 1000).'),
     lr: z.number().positive().max(1).default(5e-4).describe('Adam learning rate (paper: 2e-5 over ~50k steps; higher for short runs).'),
-    weightDecay: z.number().min(0).max(1).default(1e-3).describe('L2 weight decay: decay·w is added to each weight's gradient every step (0 = none).'),
+    weightDecay: z.number().min(0).max(1).default(1e-3).describe('L2 weight decay: decay·w is added to the gradient of each weight every step (0 = none).'),
     batchSize: z.number().int().min(1).max(64).default(2).describe('Images per step (paper: 8).'),
     imageSize: z.number().int().min(16).max(1024).default(64).describe('Training resolution (paper: 512; wasm memory limits it).'),
     guidanceWeight: z.number().min(0).default(1920).describe('Guidance loss weight (RAVE: 6·320 = 1920; CLIP-LIT prompts: 320).'),
