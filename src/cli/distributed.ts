@@ -1,5 +1,6 @@
 import * as net from 'node:net';
-import { FlowProducer, Job, Queue, type ConnectionOptions } from 'bullmq';
+import { FlowProducer, Job, Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { BacklitError, type ErrorInfo, type Graph, type NodeRegistry, type NodeResult } from '../engine';
 import {
   BatchRunner,
@@ -104,7 +105,7 @@ export function reduceShards(results: ShardResult[], failedShards: Record<string
 }
 
 /** redis://[user:pass@]host:port[/db] → BullMQ connection options. */
-export function connectionOf(url: string): ConnectionOptions & { host: string; port: number; username?: string; password?: string } {
+export function connectionOf(url: string): { host: string; port: number; username?: string; password?: string; db: number; tls?: object; maxRetriesPerRequest: null } {
   let u: URL;
   try {
     u = new URL(url);
@@ -121,6 +122,11 @@ export function connectionOf(url: string): ConnectionOptions & { host: string; p
     tls: u.protocol === 'rediss:' ? {} : undefined,
     maxRetriesPerRequest: null,
   };
+}
+
+/** An ioredis client for BullMQ (bullmq 6 under native ESM wants the client, not options). */
+export function redisClient(url: string): Redis {
+  return new Redis(connectionOf(url));
 }
 
 /**
@@ -192,6 +198,7 @@ export async function runDistributed(args: DistributedArgs): Promise<number> {
   const t0 = Date.now();
   await checkRedis(args.redis);
   const connection = connectionOf(args.redis);
+  const client = redisClient(args.redis);
   const runId = `${args.plan.pipelineKey}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
   const spec: RunSpec = { runId, graph: args.graph, plan: args.plan, outDir: args.outDir, baseDirs: args.baseDirs, resume: args.resume };
   const children = [];
@@ -216,9 +223,9 @@ export async function runDistributed(args: DistributedArgs): Promise<number> {
   }
   if (!children.length) throw new BacklitError({ code: 'no-images', nodeId: args.plan.loaderId, nodeType: 'Image Loader', field: 'source', message: `No images found for "${args.plan.source}".`, fix: 'point it at a folder of images (relative to the graph file).' });
 
-  const flow = new FlowProducer({ connection });
-  const shardQueue = new Queue(SHARD_QUEUE, { connection });
-  const reduceQueue = new Queue(REDUCE_QUEUE, { connection });
+  const flow = new FlowProducer({ connection: client });
+  const shardQueue = new Queue(SHARD_QUEUE, { connection: client });
+  const reduceQueue = new Queue(REDUCE_QUEUE, { connection: client });
   const errors: ErrorInfo[] = [];
   let reduced: ReduceResult | undefined;
   const abort = new AbortController();
@@ -267,6 +274,7 @@ export async function runDistributed(args: DistributedArgs): Promise<number> {
   } finally {
     process.off('SIGINT', onSigint);
     await Promise.all([flow.close(), shardQueue.close(), reduceQueue.close()]);
+    client.disconnect();
   }
 
   // Post nodes (e.g. Residual Vector on the merged means) run here, once.

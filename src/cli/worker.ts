@@ -6,7 +6,7 @@ import { BacklitError, formatError, type NodeRegistry } from '../engine';
 import { BatchRunner } from '../engine/batch';
 import { useBackend, type BackendName } from '../ml/backend';
 import { batchFileOf } from './batchFiles';
-import { checkRedis, connectionOf, REDUCE_QUEUE, reduceShards, SHARD_QUEUE, shardResultOf, type RunSpec, type ShardData, type ShardResult } from './distributed';
+import { checkRedis, connectionOf, redisClient, REDUCE_QUEUE, reduceShards, SHARD_QUEUE, shardResultOf, type RunSpec, type ShardData, type ShardResult } from './distributed';
 import { loadNodeRegistry } from './loadNodes';
 import { NodeHost, REPO_ROOT } from './nodeHost';
 
@@ -63,7 +63,8 @@ export async function runWorker(redis: string, opts: { backend: BackendName; loc
   await useBackend(opts.backend, { wasmDir: path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/') });
   const registry = opts.registry ?? (await loadNodeRegistry());
   const connection = connectionOf(redis);
-  const reduceQueue = new Queue(REDUCE_QUEUE, { connection });
+  const client = redisClient(redis);
+  const reduceQueue = new Queue(REDUCE_QUEUE, { connection: client });
   const runners = new Map<string, { runner: BatchRunner; spec: RunSpec }>();
   const log = (s: string) => {
     if (!opts.quiet) process.stderr.write(`[worker ${process.pid}] ${s}\n`);
@@ -97,7 +98,7 @@ export async function runWorker(redis: string, opts: { backend: BackendName; loc
       log(`shard ${job.data.index} of ${job.data.runId}: ${r.images} image(s)${r.resumed ? ' (resumed)' : ''}, ${r.failures.length} failed, ${workMs} ms (attempt ${job.attemptsMade + 1})`);
       return shardResultOf(job.data.index, r, workMs);
     },
-    { connection, concurrency: 1, lockDuration: opts.lockMs, stalledInterval: Math.max(1000, Math.round(opts.lockMs / 2)), maxStalledCount: 3 },
+    { connection: client, concurrency: 1, lockDuration: opts.lockMs, stalledInterval: Math.max(1000, Math.round(opts.lockMs / 2)), maxStalledCount: 3 },
   );
   const reducer = new Worker<RunSpec>(
     REDUCE_QUEUE,
@@ -110,17 +111,24 @@ export async function runWorker(redis: string, opts: { backend: BackendName; loc
       runners.delete(job.data.runId);
       return result;
     },
-    { connection, concurrency: 1 },
+    { connection: client, concurrency: 1 },
   );
+  let lastError = '';
   for (const w of [shards, reducer]) {
     w.on('failed', (job, err) => log(`job ${job?.id} failed (attempt ${job?.attemptsMade}): ${err instanceof BacklitError ? formatError(err.info) : err.message}`));
-    w.on('error', (err) => log(`queue error: ${err.message}`));
+    w.on('error', (err) => {
+      if (err.message !== lastError) log(`queue error: ${err.message}`);
+      lastError = err.message;
+    });
   }
   log(`ready on ${connection.host}:${connection.port} (${opts.backend})`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       log('stopping after the current shard…');
-      void Promise.all([shards.close(), reducer.close(), reduceQueue.close()]).then(() => resolve());
+      void Promise.all([shards.close(), reducer.close(), reduceQueue.close()]).then(() => {
+        client.disconnect();
+        resolve();
+      });
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
