@@ -148,15 +148,17 @@ export function ssimLoss(a: tf.Tensor4D, b: tf.Tensor4D): tf.Scalar {
 
 /**
  * Highlight guard (not in the papers; off unless asked for): penalises pixels the enhancer pushes
- * past `threshold` that were below it in the input, measured on the *unclamped* output I/(L+ε)
- * (max over channels). The clamp in I_out = clamp(I/L, 0, 1) passes no gradient from a clipped
- * pixel, so neither the guidance nor the identity loss can pull a blown highlight back; this term
- * can. Mean over pixels of relu(max_c I/L − threshold) where max_c I < threshold.
+ * past `threshold` that were below it in the input. With I_out = clamp(I/L, 0, 1) a pixel clips when
+ * I > threshold·L, so the penalty is mean over pixels of max_c relu(I_c − threshold·L_c) where
+ * max_c I < threshold: linear in L with a bounded gradient (a penalty on I/L itself explodes where L
+ * is small and can kick the network into an all-black state), and it acts before the clamp, which
+ * passes no gradient from a clipped pixel, so neither the guidance nor the identity loss could pull a
+ * blown highlight back.
  */
 export function highlightGuardLoss(input: tf.Tensor4D, L: tf.Tensor4D, threshold = 0.98): tf.Scalar {
   return tf.tidy(() => {
-    const raw = tf.max(tf.div(input, tf.add(L, 1e-9)), -1);
+    const excess = tf.max(tf.relu(tf.sub(input, tf.mul(L, threshold))), -1);
     const wasBelow = tf.cast(tf.less(tf.max(input, -1), threshold), 'float32');
-    return tf.mean(tf.mul(tf.relu(tf.sub(raw, threshold)), wasBelow)) as tf.Scalar;
+    return tf.mean(tf.mul(excess, wasBelow)) as tf.Scalar;
   });
 }
