@@ -17,7 +17,7 @@ import {
   type ReportValue,
   viewOf,
 } from '../engine';
-import { useBackend, type BackendName } from '../ml/backend';
+import { backendsReport, CLI_BACKENDS, describeSelection, formatBackendsReport, selectBackend, type CliBackend } from './backends';
 import { loadNodeRegistry } from './loadNodes';
 import { batchRequested, runBatchCommand } from './batch';
 import { registerWorkerCommand } from './worker';
@@ -35,7 +35,7 @@ program
   .argument('<graph>', 'graph JSON file (see graphs/)')
   .option('--set <node.param=value>', 'override a param (repeatable); value is JSON or a plain string', collect, [] as string[])
   .option('--out <dir>', 'output root folder', '')
-  .addOption(new Option('--backend <name>', 'tfjs backend').choices(['wasm', 'cpu']).default('wasm'))
+  .addOption(new Option('--backend <name>', 'tfjs backend; auto times a probe on each and picks the fastest').choices([...CLI_BACKENDS]).default('auto'))
   .option('--json', 'print a machine-readable summary on stdout')
   .option('--quiet', 'no progress output')
   .option('--chunk-size <n>', 'batch run: images per chunk (memory grows with it, not with the folder; default meta.batch.chunkSize or 16)')
@@ -43,16 +43,17 @@ program
   .option('--redis <url>', 'distributed batch run: queue shards on this Redis for `backlit worker`s (e.g. redis://127.0.0.1:6379)')
   .option('--shard-size <n>', 'distributed batch run: images per shard job (default: the chunk size)')
   .option('--no-resume', 'batch run: redo chunks even where a resume record says they are done')
-  .action(async (graphPath: string, opts: { set: string[]; out: string; backend: BackendName; json?: boolean; quiet?: boolean }) => {
+  .action(async (graphPath: string, opts: { set: string[]; out: string; backend: CliBackend; json?: boolean; quiet?: boolean }) => {
     const registry = await loadNodeRegistry();
     const graph = await readGraph(graphPath, registry);
     applySets(graph, opts.set, registry);
     if (batchRequested(graph, opts)) {
-      process.exitCode = await runBatchCommand(graphPath, graph, registry, { ...opts, setupBackend: () => useBackend(opts.backend, { wasmDir: path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/') }) });
+      process.exitCode = await runBatchCommand(graphPath, graph, registry, { ...opts, setupBackend: async () => void (await selectBackend(opts.backend)) });
       return;
     }
     const outDir = path.resolve(opts.out || path.join('out', path.basename(graphPath, '.json')));
-    await useBackend(opts.backend, { wasmDir: path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/') });
+    const backend = await selectBackend(opts.backend);
+    if (!opts.quiet) process.stderr.write(`${describeSelection(backend)}\n`);
     const host = new NodeHost({ baseDirs: [path.dirname(path.resolve(graphPath)), process.cwd()], outDir });
     const executor = new Executor(registry, host);
     const abort = new AbortController();
@@ -79,7 +80,7 @@ program
     }
     const errors: ErrorInfo[] = [...summary.errors, ...Object.values(summary.nodes).flatMap((r) => (r.error && r.status === 'error' ? [r.error] : []))];
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ ok: summary.ok, graph: path.resolve(graphPath), backend: tf.getBackend(), outDir, elapsedMs: Math.round(summary.elapsedMs), nodes: summary.nodes, written, values, errors }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ok: summary.ok, graph: path.resolve(graphPath), backend: tf.getBackend(), backendReason: backend.reason, outDir, elapsedMs: Math.round(summary.elapsedMs), nodes: summary.nodes, written, values, errors }, null, 2)}\n`);
     } else {
       for (const [id, rows] of Object.entries(written)) for (const r of rows) process.stdout.write(`${id}: wrote ${r.location}\n`);
       for (const [id, ports] of Object.entries(values)) for (const [port, view] of Object.entries(ports)) process.stdout.write(`${id}.${port}: ${describeView(view)}\n`);
@@ -88,6 +89,15 @@ program
     if (summary.cancelled) process.stderr.write('cancelled.\n');
     executor.dispose();
     process.exitCode = summary.ok ? 0 : 1;
+  });
+
+program
+  .command('backends')
+  .description('List WebGPU adapters (vendor, architecture, limits) and time the probe on each backend.')
+  .option('--json', 'machine-readable')
+  .action(async (opts: { json?: boolean }) => {
+    const report = await backendsReport();
+    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatBackendsReport(report));
   });
 
 program
