@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { canonicalJson, defineNode, hashString, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
+import { canonicalJson, defineNode, hashString, writeFileGroup, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
 import type { ImageEncoder } from '../src/ml/encoder';
 import { EnhancerNet } from '../src/ml/enhancer/network';
-import { decodeEnhancer, encodeEnhancer, encodeEnhancerTfjs, type TrainingState } from '../src/ml/training/enhancerFiles';
+import { CheckpointProblem, NonFiniteWeights, assertFiniteNet, encodeEnhancer, encodeEnhancerTfjs, openCheckpoint, type TrainingState } from '../src/ml/training/enhancerFiles';
 import { TrainingDiverged, trainEnhancer } from '../src/ml/training/enhancerTraining';
 import { promptGuidance, residualGuidance, type Guidance } from '../src/ml/training/guidance';
 import type { CalibratedResidual } from './residualVector';
@@ -17,6 +17,7 @@ export default defineNode({
   type: 'enhancer-trainer',
   title: 'Enhancer Trainer',
   category: 'Training',
+  memory: { field: 'imageSize', fix: 'lower imageSize or batchSize, or set microBatch to 1 (backprop one image at a time); the wasm backend has at most 4 GB.' },
   description: 'Trains the CLIP-LIT/RAVE enhancement network on backlit images, guided by a Residual (RAVE) or a PromptPair, with an identity loss; optional paired ground truth adds L1 + SSIM. Checkpoints and resumes.',
   inputs: {
     images: { kind: 'ImageBatch', label: 'Backlit images' },
@@ -93,19 +94,12 @@ export default defineNode({
     let net: EnhancerNet | undefined;
     let resumeState: TrainingState | undefined;
     if (params.checkpoint) {
-      const existing = await ctx.host.readFile('', params.checkpoint);
-      if (existing) {
-        const decoded = decodeEnhancer(params.checkpoint, existing);
-        if (params.resume && decoded.state?.metadata.run === runId) {
-          net = decoded.net;
-          resumeState = decoded.state;
-          ctx.log(`resuming from ${params.checkpoint} at step ${resumeState.step}`);
-        } else {
-          decoded.net.dispose();
-          // Never lose trained weights: keep the previous file beside the new run's.
-          await ctx.host.writeFile('', `${params.checkpoint}.prev`, existing, { overwrite: true });
-          ctx.log(`${params.checkpoint} ${params.resume ? 'belongs to a different run' : 'exists'}; kept it as ${params.checkpoint}.prev and started fresh.`);
-        }
+      // Never loses a file: another run's checkpoint is kept as .prev(-n), an unreadable one as .corrupt(-n).
+      try {
+        ({ net, state: resumeState } = await openCheckpoint(ctx.host, params.checkpoint, { runId, resume: params.resume, log: (m) => ctx.log(m) }));
+      } catch (err) {
+        if (err instanceof CheckpointProblem) ctx.fail(err.field, err.message, err.fix);
+        throw err;
       }
     }
     net ??= inputs.init ? cloneNet(inputs.init as EnhancerNet) : EnhancerNet.create(params.seed);
@@ -131,12 +125,16 @@ export default defineNode({
         resumeState,
       );
       ctx.throwIfCancelled();
+      assertFiniteNet(net);
       if (params.exportAs) {
-        const st = await ctx.host.writeFile('', `${params.exportAs}.safetensors`, encodeEnhancer(net), { overwrite: false });
+        // One stem for all three files: a second export goes to <name>-1.safetensors and <name>-1-tfjs/, never over the first.
         const tfjs = await encodeEnhancerTfjs(net);
-        const mj = await ctx.host.writeFile(`${params.exportAs}-tfjs`, 'model.json', new TextEncoder().encode(tfjs.modelJson), { overwrite: true });
-        const wb = await ctx.host.writeFile(`${params.exportAs}-tfjs`, 'weights.bin', tfjs.weightsBin, { overwrite: true });
-        for (const w of [st, mj, wb]) written.push({ name: w.name, location: w.location, bytes: w.bytes });
+        const files = [
+          { rest: '.safetensors', bytes: encodeEnhancer(net) },
+          { rest: '-tfjs/model.json', bytes: new TextEncoder().encode(tfjs.modelJson) },
+          { rest: '-tfjs/weights.bin', bytes: tfjs.weightsBin },
+        ];
+        for (const w of await writeFileGroup(ctx.host, '', params.exportAs, files, { overwrite: false })) written.push({ name: w.name, location: w.location, bytes: w.bytes });
       }
       const report: ReportValue = {
         kind: 'Report',
@@ -146,6 +144,9 @@ export default defineNode({
       return { enhancer: net, report };
     } catch (err) {
       net.dispose();
+      if (err instanceof NonFiniteWeights) {
+        ctx.fail('lr', `Training diverged: ${err.message}; nothing was saved from this point.`, params.checkpoint ? `the last good checkpoint (${params.checkpoint}) is kept; lower lr or guidanceWeight and run again.` : 'lower lr or guidanceWeight; set a checkpoint file to keep progress.');
+      }
       if (err instanceof TrainingDiverged) {
         ctx.fail('lr', `${err.message}.`, params.checkpoint ? `the last good checkpoint (${params.checkpoint}) is kept; lower lr and run again.` : 'lower lr; set a checkpoint file to keep progress.');
       }

@@ -305,6 +305,12 @@ function unpickle(pkl: Uint8Array, limits: PthLimits, storageSizes: (key: string
 function materialise(name: string, t: TensorRef, raw: Uint8Array, little: boolean): PthTensor {
   const { type } = t.storage;
   const numel = t.size.reduce((a, b) => a * b, 1);
+  // Bounded by the file itself: a tensor never has more elements than its storage holds, so a
+  // stride-0 view (torch.zeros(1).expand(65536, 65536): 4 bytes on disk, 16 GiB materialised)
+  // is refused instead of allocated. Saved state_dicts never contain such views.
+  if (numel > t.storage.numel) {
+    throw new PthError(`tensor '${name}': shape [${t.size}] has ${numel} elements but its storage '${t.storage.key}' holds only ${t.storage.numel} (a stride-0 or overlapping view); refused rather than expanded in memory. Save it with .contiguous() (or .clone()) first.`);
+  }
   // Largest storage index touched; checked so a malicious stride cannot read out of bounds.
   const maxIndex = numel === 0 ? -1 : t.offset + t.size.reduce((acc, s, i) => acc + (s - 1) * t.stride[i], 0);
   if (maxIndex >= t.storage.numel) {
@@ -347,8 +353,9 @@ function isTensor(v: PyValue): v is TensorRef {
  * Parse a torch.save'd state_dict. Returns tensors by state_dict key (as stored; e.g. keys keep a
  * `module.` prefix from DataParallel — strip it at load time). Throws PthError with the reason.
  */
-export function readPth(bytes: Uint8Array, limits: Partial<PthLimits> = {}): Map<string, PthTensor> {
-  const lim: PthLimits = { ...DEFAULT_PTH_LIMITS, ...limits };
+export function readPth(bytes: Uint8Array, limits: Partial<PthLimits> & { keep?: (key: string) => boolean } = {}): Map<string, PthTensor> {
+  const { keep, ...rest } = limits;
+  const lim: PthLimits = { ...DEFAULT_PTH_LIMITS, ...rest };
   if (bytes.length < 4 || bytes[0] !== 0x50 || bytes[1] !== 0x4b) {
     const legacy = bytes[0] === 0x80 ? ' It looks like the legacy (pre-1.6) pickle format; re-save it with torch.save(sd, f) on torch ≥ 1.6.' : '';
     throw new PthError(`not a PyTorch zip checkpoint (no 'PK' zip signature).${legacy}`);
@@ -393,6 +400,7 @@ export function readPth(bytes: Uint8Array, limits: Partial<PthLimits> = {}): Map
   for (const [k, v] of dict) {
     if (typeof k !== 'string') throw new PthError(`state_dict key of type ${describe(k)}; expected strings.`);
     if (!isTensor(v)) continue; // non-tensor entries (e.g. saved hyperparameters) carry no weights
+    if (keep && !keep(k)) continue; // not needed by the caller: never materialised
     if (out.size >= lim.maxTensors) throw new PthError(`state_dict has more than ${lim.maxTensors} tensors (limit maxTensors).`);
     out.set(k, materialise(k, v, files[`${prefix}data/${v.storage.key}`], little));
   }
