@@ -5,6 +5,9 @@ import { EnhancerNet } from '../src/ml/enhancer/network';
 import { enhanceFast, enhanceTiledAsync, fullPassBytes, fullPassFits, tileCount, type TileProgress } from '../src/ml/enhancer/inference';
 import { decodeEnhancer, decodeEnhancerTfjs } from '../src/ml/training/enhancerFiles';
 
+/** Default weights: trained by graphs/train-bundled.json (see public/models/bundled-enhancer/SOURCE.md). */
+export const BUNDLED_ENHANCER = 'models/bundled-enhancer/bundled-enhancer.safetensors';
+
 /**
  * Applies an enhancer at native resolution: a trained one from the Enhancer Trainer, or weights
  * from a file (our .safetensors, a tfjs model.json, or the released CLIP-LIT/RAVE .pth — those
@@ -24,7 +27,7 @@ export default defineNode({
     enhancer: { kind: 'Enhancer', label: 'Enhancer' },
   },
   params: z.object({
-    weights: z.string().default('').describe('Weights file when no enhancer is wired: path to .safetensors, .pth, or a folder with model.json (relative to the graph).'),
+    weights: z.string().default('').describe('Weights file when no enhancer is wired: path to .safetensors, .pth, or a folder with model.json (relative to the graph). Empty = the bundled enhancer (models/bundled-enhancer).'),
     mode: z.enum(['tiled', 'full', 'fast']).default('tiled').describe('tiled = exact full-resolution result with bounded memory, progress per tile and cancel between tiles; full = one pass (photos too big for the wasm heap run tiled, with a note); fast = illumination map at 1/factor resolution.'),
     tile: z.number().int().min(64).max(4096).default(512).describe('Tile side in px (tiled mode).'),
     fastFactor: z.number().int().min(2).max(16).default(2).describe('Downscale factor of the illumination map (fast mode).'),
@@ -34,8 +37,12 @@ export default defineNode({
     const batch = inputs.images as ImageBatchValue;
     let net = inputs.enhancer as EnhancerNet | undefined;
     if (!net) {
-      if (!params.weights) ctx.fail('weights', 'No enhancer is wired and no weights file is set.', 'wire an Enhancer Trainer, or set weights to a .safetensors/.pth file or a tfjs model folder.');
-      net = await loadWeights(params.weights, ctx.host.readModelFile.bind(ctx.host), (field, msg, fix) => ctx.fail(field, msg, fix));
+      // Nothing wired and no file given: the enhancer bundled with the app (public/models/bundled-enhancer).
+      const bundled = !params.weights;
+      if (bundled) ctx.log(`no enhancer wired and no weights set: using the bundled enhancer (${BUNDLED_ENHANCER})`);
+      net = await loadWeights(params.weights || BUNDLED_ENHANCER, ctx.host.readModelFile.bind(ctx.host), (field, msg, fix) =>
+        bundled ? ctx.fail('weights', `No enhancer is wired, no weights file is set, and the bundled enhancer could not be loaded (${msg})`, 'wire an Enhancer Trainer, or set weights to a .safetensors/.pth file or a tfjs model folder.') : ctx.fail(field, msg, fix),
+      );
     }
     const images: NamedImage[] = [];
     // Progress in tiles across the whole batch (a tiled image counts 2 × its tiles: context pass +
@@ -98,8 +105,10 @@ async function loadWeights(
 ): Promise<EnhancerNet> {
   // A host reports a folder that does not exist as its own error (NodeHost: field "source", worded
   // for CLIP folders); for this node that is simply a weights file that is not there.
+  // A stored model the browser lacks (field "weights") keeps its own message naming the file and how to add it.
   const read = (source: string, file: string) => readModelFile(source, file).catch((err: unknown) => {
-    if ((err as { info?: unknown }).info) return undefined;
+    const info = (err as { info?: { field?: string } }).info;
+    if (info && info.field !== 'weights') return undefined;
     throw err;
   });
   const slash = weights.lastIndexOf('/');
