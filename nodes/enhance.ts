@@ -17,6 +17,7 @@ export default defineNode({
   type: 'enhance',
   title: 'Enhance',
   category: 'Image',
+  memory: { field: 'mode', fix: "use mode 'tiled' (bounded memory) or a smaller tile, or downscale the images (Image Loader maxSide)." },
   description: 'Enhances images with a trained enhancer (input) or a weights file (.safetensors, model.json, or released CLIP-LIT/RAVE .pth). Full resolution, tiled (exact, bounded memory) or fast (illumination at reduced resolution).',
   inputs: {
     images: { kind: 'ImageBatch', label: 'Images' },
