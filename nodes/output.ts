@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineNode, outputPath, rgbaFromImage, type ImageBatchValue, type ReportValue } from '../src/engine';
+import { pngWithGraph } from '../src/engine/schema/pngWorkflow';
 
 /**
  * Writes images: to a folder under the run's output root (CLI `--out`), or to downloads in the
@@ -28,7 +29,9 @@ export default defineNode({
       const img = batch.images[i];
       ctx.progress(i, batch.images.length, { message: img.name });
       const rgba = await rgbaFromImage(img.tensor);
-      const bytes = await ctx.host.encodeImage(rgba, params.format, params.quality);
+      const encoded = await ctx.host.encodeImage(rgba, params.format, params.quality);
+      // A PNG carries the graph that made it (tEXt "backlit-graph", as ComfyUI does): drop it on the editor, or `backlit run it.png`.
+      const bytes = params.format === 'png' && ctx.workflow ? pngWithGraph(encoded, ctx.workflow) : encoded;
       const name = `${img.name.replace(/\.[^.]+$/, '')}${params.suffix}.${ext}`;
       const written = await ctx.host.writeFile(params.folder, name, bytes, { overwrite: params.overwrite });
       if (written.renamedFrom) ctx.log(`${written.renamedFrom} exists; wrote ${written.name} instead (set overwrite to replace).`);

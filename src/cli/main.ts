@@ -22,6 +22,7 @@ import { loadNodeRegistry } from './loadNodes';
 import { batchRequested, runBatchCommand } from './batch';
 import { registerWorkerCommand } from './worker';
 import { NodeHost, REPO_ROOT } from './nodeHost';
+import { graphFromPng } from '../engine/schema/pngWorkflow';
 
 const program = new Command();
 program
@@ -173,6 +174,15 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 async function readText(file: string): Promise<string> {
+  // A PNG written by an Output node carries its graph: `backlit run photo.png` reruns the workflow that made it.
+  if (/\.png$/i.test(file)) {
+    const bytes = await fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
+      throw new BacklitError({ code: 'graph-not-json', field: file, message: `Cannot read ${file} (${err.code ?? err.message}).`, fix: 'check the path.' });
+    });
+    const text = graphFromPng(new Uint8Array(bytes));
+    if (text === undefined) throw new BacklitError({ code: 'graph-not-json', field: file, message: `${file} carries no Backlit Studio workflow (no "backlit-graph" text chunk).`, fix: 'use a PNG written by an Output node (format png), or pass the graph .json.' });
+    return text;
+  }
   try {
     return await fs.readFile(file, 'utf8');
   } catch (err) {

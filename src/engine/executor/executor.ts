@@ -102,6 +102,8 @@ export class Executor {
     }
 
     const wanted = opts.targets?.length ? upstreamClosure(graph, opts.targets) : undefined;
+    // The graph as JSON, for nodes that record how their results were made (Output's PNG text chunk).
+    const workflow = JSON.stringify(graph);
     const runIds = order.filter((id) => !wanted || wanted.has(id));
     const incomingOf = new Map<string, Graph['edges']>();
     for (const e of graph.edges) {
@@ -219,7 +221,7 @@ export class Executor {
       if (cached) this.evict(id);
 
       emit({ type: 'status', nodeId: id, status: 'running' });
-      const ctx = this.context(id, def.title, signal, emit);
+      const ctx = this.context(id, def.title, signal, emit, workflow);
       const scopeDepth = scopeStackDepth();
       tf.engine().startScope();
       try {
@@ -268,10 +270,11 @@ export class Executor {
     return hashString(`${node.type}@${migrationCount(def)}|${canonicalJson(params)}|${inputs}|${external}`);
   }
 
-  private context(nodeId: string, title: string, signal: AbortSignal, emit: (e: ExecutorEvent) => void): NodeContext {
+  private context(nodeId: string, title: string, signal: AbortSignal, emit: (e: ExecutorEvent) => void, workflow: string): NodeContext {
     return {
       nodeId,
       host: this.host,
+      workflow,
       signal,
       progress(step: number, total: number, info?: ProgressInfo) {
         emit({ type: 'progress', nodeId, step, total, message: info?.message, metrics: info?.metrics });

@@ -14,6 +14,8 @@ export interface NodeContext {
   readonly nodeId: string;
   readonly host: Host;
   readonly signal: AbortSignal;
+  /** The graph being run, as JSON (Output embeds it in PNGs, so an image carries the workflow that made it). */
+  readonly workflow?: string;
   progress(step: number, total: number, info?: ProgressInfo): void;
   log(message: string): void;
   /** Throws a cancellation error when the run was cancelled; call it between steps. */
