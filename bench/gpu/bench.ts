@@ -1,0 +1,416 @@
+/**
+ * Portable GPU benchmark (issue #10): tfjs on WebGPU (Dawn in Node) and wasm against PyTorch CUDA
+ * eager, one table. Runs from the pack (bench/gpu/pack.sh → bench/gpu/run.sh) on a bare Linux
+ * x86-64 machine with an NVIDIA driver, or from the repo:
+ *
+ *   bench/gpu/run.sh [--quick]                         # from the pack (what a GPU session runs)
+ *   npx tsx bench/gpu/bench.ts --quick --no-torch      # from source (needs VK_ICD_FILENAMES here)
+ *
+ * The process is an orchestrator: it runs one worker process per tfjs backend (this same script with
+ * `--worker <backend>`) and the PyTorch reference (tools/reference/gpu_bench.py), one after the other
+ * (each gets the GPU alone), samples `nvidia-smi` for the peak GPU memory of each, and prints ONE table.
+ *
+ * What is measured (full mode; --quick shrinks every size so it finishes on SwiftShader in CI):
+ * - training step of the enhancer (fwd + bwd + Adam, batch 8, 256² and 512²) with the RAVE main-stage
+ *   loss of METHODS.md: 6·320·L_rave on a ViT-B/32-shaped CLIP vision tower (random weights, real
+ *   shapes) + 0.9·25·L_id. L_id uses the guidance tower's hidden states (the documented substitute for
+ *   RN101, as the product's trainer does), so a step runs the tower three times: embeddings of the
+ *   output, features of the output, features of the input (no gradient);
+ * - Enhance: full-resolution forward at 1 MP (s/MP) and a 12 MP photo end to end (upload 8-bit
+ *   pixels, enhance, read the result back);
+ * - tf.memory() before and after the timed training steps (flat = no tensor leaks).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { useBackend, type BackendName } from '../../src/ml/backend';
+import { ClipEncoder } from '../../src/ml/clip/encoder';
+import { parseClipConfig } from '../../src/ml/clip/config';
+import { ClipModel } from '../../src/ml/clip/model';
+import { clipTensorSpecs } from '../../src/ml/clip/weights';
+import { enhanceTiled } from '../../src/ml/enhancer/inference';
+import { EnhancerNet, type EnhanceResult } from '../../src/ml/enhancer/network';
+import { registerWasmTrainingKernels } from '../../src/ml/kernels/wasmTraining';
+import { encoderIdentityLoss, IDENTITY_WEIGHTS_MAIN, raveLoss } from '../../src/ml/losses';
+
+// ---- sizes ---------------------------------------------------------------------------------------
+
+interface Plan {
+  quick: boolean;
+  /** Training: image side, batch, timed steps (after one untimed warm-up step at the same shape). */
+  train: { size: number; batch: number; steps: number }[];
+  /** Full-resolution forward (square side) for seconds per megapixel. */
+  fullSide: number;
+  /** The "photo" end to end, tile side of enhanceTiled. */
+  photo: { w: number; h: number; tile: number };
+  /** CLIP vision tower: ViT-B/32 (HF defaults) or a tiny one in quick mode. */
+  vision: Record<string, number>;
+  projectionDim: number;
+}
+
+const VIT_B32 = { hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, image_size: 224, patch_size: 32 };
+const TINY_VISION = { hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, image_size: 32, patch_size: 16 };
+
+export function makePlan(quick: boolean, backend: string, steps?: number): Plan {
+  if (quick) {
+    return {
+      quick,
+      train: [{ size: 16, batch: 2, steps: steps ?? 1 }],
+      fullSide: 32,
+      photo: { w: 64, h: 48, tile: 32 },
+      vision: TINY_VISION,
+      projectionDim: 16,
+    };
+  }
+  // wasm is the CPU baseline: one step per size would take minutes at 512² batch 8, so it runs 256² only.
+  const wasm = backend === 'wasm';
+  return {
+    quick,
+    train: wasm ? [{ size: 256, batch: 8, steps: steps ?? 1 }] : [{ size: 256, batch: 8, steps: steps ?? 20 }, { size: 512, batch: 8, steps: steps ?? 5 }],
+    fullSide: 1024,
+    photo: { w: 4000, h: 3000, tile: 1024 },
+    vision: VIT_B32,
+    projectionDim: 512,
+  };
+}
+
+// ---- worker: measurements on one tfjs backend ----------------------------------------------------
+
+export interface TrainCell { size: number; batch: number; steps: number; msPerStep?: number; firstStepMs?: number; loss?: number; tensorsBefore?: number; tensorsAfter?: number; bytesBefore?: number; bytesAfter?: number; error?: string }
+export interface TimedCell { label: string; seconds?: number; secondsPerMP?: number; error?: string }
+export interface BackendResult {
+  backend: string;
+  device?: string;
+  train: TrainCell[];
+  enhanceFull?: TimedCell;
+  photo?: TimedCell;
+  gpuPeakMiB?: number;
+  error?: string;
+  wallSeconds?: number;
+}
+
+function randomVisionTower(plan: Plan): ClipEncoder {
+  const config = parseClipConfig({ vision_config: plan.vision, projection_dim: plan.projectionDim });
+  const weights = new Map<string, tf.Tensor>();
+  clipTensorSpecs(config).forEach(({ key, shape }, i) => {
+    if (key.startsWith('text_model.') || key === 'text_projection.weight') return; // vision only (text is unused here)
+    const isNormWeight = /(layer_norm\d?|layrnorm|layernorm)\.weight$/.test(key);
+    weights.set(key, key === 'logit_scale' ? tf.scalar(Math.log(100)) : isNormWeight ? tf.ones(shape) : tf.randomNormal(shape, 0, 0.02, 'float32', 1000 + i));
+  });
+  return new ClipEncoder(new ClipModel(config, weights), { name: plan.quick ? 'random-tiny' : 'random-vit-b-32' });
+}
+
+/** One RAVE main-stage step without a synchronous readback: returns the loss tensor (caller reads it). */
+function stepLazy(net: EnhancerNet, opt: tf.Optimizer, x: tf.Tensor4D, loss: (r: EnhanceResult, x: tf.Tensor4D) => tf.Scalar): tf.Scalar {
+  // Same as the product's trainStep (L2 weight decay 1e-3 added to the gradients, Adam), minus the
+  // synchronous loss read that tfjs-webgpu cannot do in Node (dataSync needs OffscreenCanvas).
+  const vars = net.trainableVariables();
+  const { value, grads } = tf.variableGrads(() => loss(net.forward(x, { padMode: 'zero' }), x), vars);
+  tf.tidy(() => {
+    const g: tf.NamedTensorMap = {};
+    for (const w of vars) g[w.name] = tf.add(grads[w.name], tf.mul(w, 1e-3));
+    opt.applyGradients(g);
+  });
+  tf.dispose(Object.values(grads));
+  return value;
+}
+
+async function timeTraining(plan: Plan, cell: TrainCell, encoder: ClipEncoder): Promise<void> {
+  const dim = encoder.dim;
+  const rv = new Float32Array(dim).map((_, i) => Math.sin(1 + i * 0.37));
+  const norm = Math.hypot(...rv);
+  const r = tf.tensor1d(rv.map((v) => v / norm));
+  const thr = 0.2; // any constant: the cost does not depend on it
+  const loss = (res: EnhanceResult, input: tf.Tensor4D) => tf.tidy(() => {
+    const g = tf.mul(raveLoss(encoder.encodeImages(res.out, 'loss'), r, thr), 6 * 320);
+    const id = tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), 0.9 * 25);
+    return tf.add(g, id) as tf.Scalar;
+  });
+  const net = EnhancerNet.create(1);
+  const opt = tf.train.adam(2e-5);
+  const x = tf.randomUniform([cell.batch, cell.size, cell.size, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+  try {
+    let t0 = performance.now();
+    const first = stepLazy(net, opt, x, loss);
+    await first.data();
+    first.dispose();
+    cell.firstStepMs = performance.now() - t0;
+    const before = tf.memory();
+    cell.tensorsBefore = before.numTensors;
+    cell.bytesBefore = before.numBytes;
+    // Queue every step, read only the last loss: the GPU-friendly loop (no per-step stall).
+    t0 = performance.now();
+    let last: tf.Scalar | null = null;
+    for (let i = 0; i < cell.steps; i++) {
+      last?.dispose();
+      last = stepLazy(net, opt, x, loss);
+    }
+    cell.loss = (await (last as tf.Scalar).data())[0];
+    cell.msPerStep = (performance.now() - t0) / cell.steps;
+    last?.dispose();
+    const after = tf.memory();
+    cell.tensorsAfter = after.numTensors;
+    cell.bytesAfter = after.numBytes;
+    if (!Number.isFinite(cell.loss)) cell.error = `loss is ${cell.loss}`;
+  } finally {
+    tf.dispose([x, r]);
+    opt.dispose();
+    net.dispose();
+  }
+}
+
+async function timeFull(side: number, net: EnhancerNet): Promise<TimedCell> {
+  const x = tf.randomUniform([1, side, side, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+  const run = async () => {
+    const t0 = performance.now();
+    const out = tf.tidy(() => net.forward(x, { padMode: 'reflect' }).out);
+    await out.data();
+    out.dispose();
+    return (performance.now() - t0) / 1000;
+  };
+  try {
+    await run(); // compiles the shaders for this shape
+    const s = Math.min(await run(), await run());
+    return { label: `${side}² full`, seconds: s, secondsPerMP: s / ((side * side) / 1e6) };
+  } finally {
+    x.dispose();
+  }
+}
+
+/** A photo end to end: 8-bit RGB pixels in, enhanced 8-bit RGB out (upload + enhanceTiled + readback). */
+async function timePhoto(p: Plan['photo'], net: EnhancerNet): Promise<TimedCell> {
+  const pixels = new Uint8Array(p.w * p.h * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24; // cheap deterministic noise
+  const run = async () => {
+    const t0 = performance.now();
+    const img = tf.tidy(() => tf.div(tf.cast(tf.tensor4d(pixels, [1, p.h, p.w, 3], 'int32'), 'float32'), 255) as tf.Tensor4D);
+    const res = enhanceTiled(net, img, { tile: p.tile });
+    const u8 = tf.tidy(() => tf.cast(tf.round(tf.mul(res.out, 255)), 'int32'));
+    await u8.data();
+    tf.dispose([img, res.L, res.out, u8]);
+    return (performance.now() - t0) / 1000;
+  };
+  const mp = (p.w * p.h) / 1e6;
+  const label = `${p.w}×${p.h} (${mp.toFixed(mp < 1 ? 3 : 1)} MP), enhanceTiled tile ${p.tile}`;
+  await run(); // shader compilation for the tile shapes
+  const s = await run();
+  return { label, seconds: s, secondsPerMP: s / mp };
+}
+
+async function setupBackend(backend: BackendName): Promise<string> {
+  if (backend === 'webgpu') {
+    // Dawn in Node (npm `webgpu`; inside the pack the alias in pack.sh loads the carried dawn.node).
+    const { create, globals } = await import('webgpu');
+    Object.assign(globalThis, globals);
+    const gpu = create([]);
+    (globalThis as unknown as { navigator: unknown }).navigator = { gpu };
+    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+    if (!adapter) {
+      throw new Error('no WebGPU adapter: Dawn found no Vulkan driver. On NVIDIA set VK_DRIVER_FILES to nvidia_icd.json (run.sh searches the usual places); without a GPU use VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.');
+    }
+    const info = adapter.info;
+    await useBackend('webgpu');
+    return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
+  }
+  const wasmDir = process.env.BACKLIT_WASM_DIR ?? path.resolve(path.dirname(process.argv[1]), '../../node_modules/@tensorflow/tfjs-backend-wasm/dist/');
+  await useBackend(backend, { wasmDir: wasmDir.endsWith('/') ? wasmDir : `${wasmDir}/` });
+  if (backend === 'wasm') registerWasmTrainingKernels();
+  return backend === 'wasm' ? `wasm (${tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD'}, ${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? 'threads' : '1 thread'})` : backend;
+}
+
+async function worker(backend: BackendName, quick: boolean, budgetS: number, steps?: number): Promise<BackendResult> {
+  const t00 = performance.now();
+  const elapsed = () => (performance.now() - t00) / 1000;
+  const plan = makePlan(quick, backend, steps);
+  const result: BackendResult = { backend, train: [] };
+  const log = (m: string) => process.stderr.write(`[${backend} ${elapsed().toFixed(0)} s] ${m}\n`);
+  try {
+    result.device = await setupBackend(backend);
+    log(`backend ready: ${result.device}`);
+  } catch (err) {
+    result.error = (err as Error).message;
+    return result;
+  }
+  const overBudget = () => (elapsed() > budgetS ? `skipped: over this backend's ${budgetS} s budget` : undefined);
+  const encoder = randomVisionTower(plan);
+  for (const t of plan.train) {
+    const cell: TrainCell = { ...t };
+    result.train.push(cell);
+    cell.error = overBudget();
+    if (cell.error) continue;
+    try {
+      await timeTraining(plan, cell, encoder);
+      log(`train ${t.size}² ×${t.batch}: ${cell.msPerStep?.toFixed(1)} ms/step (first ${cell.firstStepMs?.toFixed(0)} ms), tensors ${cell.tensorsBefore}→${cell.tensorsAfter}`);
+    } catch (err) {
+      cell.error = `failed: ${(err as Error).message}`;
+      log(cell.error);
+    }
+  }
+  encoder.dispose();
+  const net = EnhancerNet.create(2);
+  const guarded = async (label: string, f: () => Promise<TimedCell>): Promise<TimedCell> => {
+    const skip = overBudget();
+    if (skip) return { label, error: skip };
+    try {
+      const c = await f();
+      log(`${c.label}: ${c.seconds?.toFixed(3)} s`);
+      return c;
+    } catch (err) {
+      log(`${label} failed: ${(err as Error).message}`);
+      return { label, error: `failed: ${(err as Error).message.split('\n')[0]}` };
+    }
+  };
+  result.enhanceFull = await guarded(`${plan.fullSide}² full`, () => timeFull(plan.fullSide, net));
+  // wasm: a 12 MP photo would take minutes on one thread; its s/MP above is what it would cost.
+  result.photo = backend === 'wasm' && !quick
+    ? { label: 'photo', error: 'skipped on wasm (≈ s/MP × 12)' }
+    : await guarded('photo', () => timePhoto(plan.photo, net));
+  net.dispose();
+  result.wallSeconds = elapsed();
+  return result;
+}
+
+// ---- orchestrator ----------------------------------------------------------------------------------
+
+export interface TorchResult {
+  skipped?: string;
+  error?: string;
+  device?: string;
+  torch?: string;
+  train?: { size: number; batch: number; steps: number; msPerStep?: number; firstStepMs?: number; peakMiB?: number; error?: string }[];
+  enhanceFull?: TimedCell & { peakMiB?: number };
+  photo?: TimedCell & { peakMiB?: number };
+  gpuPeakMiB?: number;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** Samples nvidia-smi's used memory (MiB, all processes) while a child runs; peak above the baseline. */
+function gpuMemorySampler(): { stop(): number | undefined } {
+  const query = () => {
+    const r = spawnSync('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 5000 });
+    if (r.status !== 0 || !r.stdout) return undefined;
+    return Number(r.stdout.trim().split('\n')[0]);
+  };
+  const base = query();
+  if (base === undefined || !Number.isFinite(base)) return { stop: () => undefined };
+  let peak = base;
+  const timer = setInterval(() => {
+    const v = query();
+    if (v !== undefined && v > peak) peak = v;
+  }, 250);
+  return { stop: () => { clearInterval(timer); return peak - base; } };
+}
+
+function runChild(cmd: string, args: string[], timeoutS: number): Promise<{ result?: unknown; error?: string; gpuPeakMiB?: number }> {
+  return new Promise((resolve) => {
+    const sampler = gpuMemorySampler();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
+    child.on('error', (err) => { clearTimeout(timer); resolve({ error: `could not start ${cmd}: ${err.message}`, gpuPeakMiB: sampler.stop() }); });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const gpuPeakMiB = sampler.stop();
+      const line = out.split('\n').reverse().find((l) => l.startsWith('BENCH_RESULT '));
+      if (line) resolve({ result: JSON.parse(line.slice('BENCH_RESULT '.length)), gpuPeakMiB });
+      else resolve({ error: signal ? `killed (${signal}) after the ${timeoutS} s limit` : `exited ${code} without a result`, gpuPeakMiB });
+    });
+  });
+}
+
+const fmtMs = (v?: number) => (v === undefined ? '' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const fmtS = (v?: number) => (v === undefined ? '' : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
+const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×` : '–');
+
+export function renderTable(results: Record<string, BackendResult | undefined>, torch: TorchResult, quick: boolean): string {
+  const gpu = results.webgpu;
+  const wasm = results.wasm;
+  const rows: string[][] = [];
+  const cell = (v: string | undefined, err?: string) => (v ? v : err ? err : '–');
+  const trainSizes = [...new Map([...(gpu?.train ?? []), ...(wasm?.train ?? []), ...(torch.train ?? [])].map((t) => [`${t.size}x${t.batch}`, t])).values()];
+  for (const t of trainSizes) {
+    const g = gpu?.train.find((c) => c.size === t.size && c.batch === t.batch);
+    const w = wasm?.train.find((c) => c.size === t.size && c.batch === t.batch);
+    const p = torch.train?.find((c) => c.size === t.size && c.batch === t.batch);
+    rows.push([`train step ${t.size}² batch ${t.batch} (ms)`, cell(fmtMs(g?.msPerStep), g?.error ?? gpu?.error), cell(fmtMs(w?.msPerStep), w?.error ?? (wasm ? 'not run' : undefined)), cell(fmtMs(p?.msPerStep), p?.error ?? torch.skipped ?? torch.error), ratio(g?.msPerStep, p?.msPerStep), ratio(w?.msPerStep, g?.msPerStep)]);
+    rows.push([`  first step incl. compile (ms)`, cell(fmtMs(g?.firstStepMs)), cell(fmtMs(w?.firstStepMs)), cell(fmtMs(p?.firstStepMs)), '', '']);
+    const mem = (c?: TrainCell) => (c?.tensorsBefore === undefined ? undefined : `${c.tensorsBefore}→${c.tensorsAfter} tensors${c.tensorsBefore === c.tensorsAfter && c.bytesBefore === c.bytesAfter ? ' (flat)' : ' (GROWS)'}`);
+    rows.push([`  tf.memory() over ${g?.steps ?? w?.steps ?? t.steps} steps`, cell(mem(g)), cell(mem(w)), p?.peakMiB !== undefined ? `peak alloc ${p.peakMiB.toFixed(0)} MiB` : '', '', '']);
+  }
+  const tc = (c?: TimedCell, f: (c: TimedCell) => number | undefined = (x) => x.seconds) => (c && f(c) !== undefined ? fmtS(f(c)) : undefined);
+  const fullLabel = gpu?.enhanceFull?.label ?? torch.enhanceFull?.label ?? 'full';
+  rows.push([`Enhance ${fullLabel}: s per MP`, cell(tc(gpu?.enhanceFull, (c) => c.secondsPerMP), gpu?.enhanceFull?.error ?? gpu?.error), cell(tc(wasm?.enhanceFull, (c) => c.secondsPerMP), wasm?.enhanceFull?.error), cell(tc(torch.enhanceFull, (c) => c.secondsPerMP), torch.enhanceFull?.error ?? torch.skipped ?? torch.error), ratio(gpu?.enhanceFull?.secondsPerMP, torch.enhanceFull?.secondsPerMP), ratio(wasm?.enhanceFull?.secondsPerMP, gpu?.enhanceFull?.secondsPerMP)]);
+  const photoLabel = gpu?.photo?.label ?? 'photo';
+  rows.push([`Enhance photo end to end (s): ${photoLabel}`, cell(tc(gpu?.photo), gpu?.photo?.error ?? gpu?.error), cell(tc(wasm?.photo), wasm?.photo?.error), cell(tc(torch.photo), torch.photo?.error ?? torch.skipped ?? torch.error), ratio(gpu?.photo?.seconds, torch.photo?.seconds), ratio(wasm?.photo?.seconds, gpu?.photo?.seconds)]);
+  const peak = (v?: number) => (v === undefined ? 'n/a (no nvidia-smi)' : `${v.toFixed(0)} MiB`);
+  rows.push(['GPU memory peak (nvidia-smi, above idle)', gpu ? peak(gpu.gpuPeakMiB) : '–', wasm ? 'CPU' : '–', torch.skipped ? '–' : `${peak(torch.gpuPeakMiB)}`, '', '']);
+  rows.push(['wall time of the column (s)', cell(fmtS(gpu?.wallSeconds)), cell(fmtS(wasm?.wallSeconds)), '', '', '']);
+
+  const head = ['measurement', `tfjs webgpu`, `tfjs wasm`, `PyTorch CUDA eager`, 'webgpu / PyTorch', 'wasm / webgpu'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
+  const lines = [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)];
+  const notes = [
+    `mode: ${quick ? 'QUICK (tiny sizes and a 2-layer CLIP: checks the pack works, numbers say nothing about a GPU)' : 'full (ViT-B/32-shaped CLIP, random weights)'}`,
+    `webgpu device: ${gpu?.device ?? gpu?.error ?? 'not run'}`,
+    `wasm: ${wasm?.device ?? wasm?.error ?? 'not run'}`,
+    `PyTorch: ${torch.skipped ? torch.skipped : torch.error ? torch.error : `${torch.torch} on ${torch.device}`}`,
+    'loss per step: 6·320·RAVE(ViT embedding of the output) + 0.9·25·identity (ViT hidden states of output vs input); Adam, L2 wd 1e-3; steps queued, one readback at the end',
+  ];
+  return [...lines, '', ...notes.map((n) => `- ${n}`)].join('\n');
+}
+
+async function orchestrate(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const backends = (arg('--backends') ?? 'webgpu,wasm').split(',').filter(Boolean) as BackendName[];
+  const budget = Number(arg('--budget-s') ?? (quick ? 240 : 240));
+  const results: Record<string, BackendResult | undefined> = {};
+  const t00 = performance.now();
+  for (const b of backends) {
+    process.stderr.write(`— tfjs ${b} —\n`);
+    const args = [...process.execArgv, process.argv[1], '--worker', b, '--budget-s', String(budget)];
+    if (quick) args.push('--quick');
+    const steps = arg('--steps');
+    if (steps) args.push('--steps', steps);
+    const r = await runChild(process.execPath, args, budget * 2 + 120);
+    results[b] = r.result ? { ...(r.result as BackendResult), gpuPeakMiB: r.gpuPeakMiB } : { backend: b, train: [], error: r.error };
+  }
+  let torch: TorchResult;
+  const script = arg('--torch');
+  if (process.argv.includes('--no-torch') || !script) torch = { skipped: 'skipped (--no-torch)' };
+  else if (!existsSync(script)) torch = { skipped: `skipped: ${script} not found` };
+  else {
+    process.stderr.write('— PyTorch —\n');
+    const python = arg('--python') ?? process.env.PYTHON ?? 'python3';
+    const r = await runChild(python, [script, '--json', ...(quick ? ['--quick'] : [])], 600);
+    torch = r.result ? { ...(r.result as TorchResult), gpuPeakMiB: r.gpuPeakMiB } : { error: r.error };
+  }
+  const table = renderTable(results, torch, quick);
+  console.log(table);
+  console.log(`\ntotal ${((performance.now() - t00) / 1000).toFixed(0)} s`);
+  const json = arg('--json');
+  if (json) writeFileSync(json, JSON.stringify({ quick, results, torch }, null, 2));
+}
+
+async function main(): Promise<void> {
+  const w = arg('--worker');
+  if (w) {
+    const steps = arg('--steps');
+    const r = await worker(w as BackendName, process.argv.includes('--quick'), Number(arg('--budget-s') ?? 240), steps ? Number(steps) : undefined);
+    process.stdout.write(`BENCH_RESULT ${JSON.stringify(r)}\n`);
+    // Dawn's device keeps the event loop alive; the result is out, so leave.
+    process.exit(0);
+  }
+  await orchestrate();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
