@@ -17,6 +17,7 @@ import { NodeHelp } from './components/NodeHelp';
 import { graphFromPng } from '../engine/schema/pngWorkflow';
 import type { EditorNode } from './graphConvert';
 import { HelpPanel } from './components/HelpPanel';
+import { ModelsPanel } from './models/ModelsPanel';
 import { CompareViewer } from './components/CompareViewer';
 import { actions, matches } from './actions';
 
@@ -133,9 +134,9 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
         return;
       }
       // Dropped on empty canvas: quick-add, filtered to nodes that can take this wire (as in ComfyUI).
-      const target = (event as MouseEvent).target as HTMLElement | null;
-      if (!state.toHandle && from && target?.classList.contains('react-flow__pane')) {
-        const point = 'changedTouches' in event ? event.changedTouches[0] : event;
+      const point = 'changedTouches' in event ? event.changedTouches[0] : event;
+      const under = document.elementFromPoint(point.clientX, point.clientY);
+      if (!state.toHandle && from && under?.closest('.react-flow__pane, .react-flow__edges, .react-flow__connectionline') && !under.closest('.react-flow__node')) {
         setQuickAdd({ ...at(point), from });
       }
     },
@@ -351,6 +352,7 @@ export function App() {
         {help && <HelpPanel onClose={() => setHelp(false)} />}
         {nodeHelp && <NodeHelp type={nodeHelp} onClose={() => setNodeHelp(undefined)} />}
         <Viewer />
+        <ModelsPanel />
       </div>
     </ReactFlowProvider>
   );

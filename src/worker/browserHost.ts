@@ -1,9 +1,11 @@
 import { BacklitError, hashString, type DecodedImage, type Host, type ImageFile, type WrittenFile } from '../engine';
+import { isModelRef, readStoredModelFile } from './storedModels';
 
 /**
  * The editor's Host, living in the worker: images come from the bundled samples (via their
  * manifest, since a browser cannot list a folder), from files the user dropped ("upload:<key>"),
- * or from URLs; outputs are kept in memory for the editor to preview and download.
+ * or from URLs; model files from URLs or from the user's stored models (IndexedDB, "model:…");
+ * outputs are kept in memory for the editor to preview and download.
  */
 export class BrowserHost implements Host {
   readonly kind = 'browser' as const;
@@ -90,6 +92,8 @@ export class BrowserHost implements Host {
   }
 
   async readModelFile(source: string, file: string): Promise<Uint8Array | undefined> {
+    // Files the user picked or dropped (Models panel), kept in IndexedDB: model:<kind>/<name>@<hash>.
+    if (isModelRef(source)) return readStoredModelFile(source, file);
     // A URL base, a path on this server (e.g. models/my-clip), or a hub repo id (needs network).
     const base = /^https?:\/\//.test(source) ? source : /^[\w.-]+\/[\w.-]+$/.test(source) && !source.startsWith('models/') ? `https://huggingface.co/${source}/resolve/main` : `${this.baseUrl}${source.replace(/^\.?\//, '')}`;
     const res = await fetch(`${base.replace(/\/$/, '')}/${file}`);

@@ -7,6 +7,7 @@ import type { EditorNode } from '../graphConvert';
 import { useEditor } from '../store';
 import { Thumb } from './Thumb';
 import { ImageDrop } from './ImageDrop';
+import { ModelDrop } from '../models/ModelDrop';
 import { OutputFiles } from './OutputFiles';
 import { LossChart } from './LossChart';
 
@@ -107,6 +108,8 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
         </div>
       )}
       {data.type === 'image-loader' && <ImageDrop nodeId={id} source={String(data.params.source ?? '')} />}
+      {data.type === 'enhance' && <ModelDrop nodeId={id} nodeType="enhance" value={String(data.params.weights ?? '')} />}
+      {data.type === 'encoder' && <ModelDrop nodeId={id} nodeType="encoder" value={String(data.params.model === 'clip' ? (data.params.source ?? '') : '')} />}
       {error && (
         <div className={`node-error ${!run?.error && error.code === 'input-missing' ? 'node-warning' : ''}`} data-testid={`error-${id}`}>
           {formatError({ ...error, nodeId: undefined, nodeType: undefined })}
