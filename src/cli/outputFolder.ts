@@ -23,6 +23,11 @@ export class OutputFolder {
   /** Absolute path of `folder/name` inside the root, after the checks above; creates its folder. */
   async confine(folder: string, name: string, opts: { create: boolean }): Promise<string> {
     const root = path.resolve(this.root);
+    // Names the file system would refuse with a raw error: refused here with a message instead.
+    for (const part of [...folder.split('/'), ...name.split('/')]) {
+      if (part.includes('\0')) throw badName(folder, name, 'contains a NUL character');
+      if (Buffer.byteLength(part) > 255) throw badName(folder, name, `has a name part of ${Buffer.byteLength(part)} bytes (at most 255)`);
+    }
     const target = path.resolve(root, folder, name);
     if (!inside(root, target) || (target === root && name !== '')) throw outside(folder, name, target, root, 'leaves');
     if (opts.create) await fs.mkdir(root, { recursive: true });
@@ -124,6 +129,10 @@ function outside(folder: string, name: string, resolved: string, root: string, h
   });
 }
 
+function badName(folder: string, name: string, why: string): BacklitError {
+  return new BacklitError({ code: 'path-outside-output', message: `The output path "${cut([folder, name].filter(Boolean).join('/').replace(/\0/g, '\\0'), 160)}" ${why}.`, fix: 'use shorter plain file and folder names.' });
+}
+
 async function isDir(p: string): Promise<boolean> {
   return fs.stat(p).then((s) => s.isDirectory(), () => false);
 }
@@ -146,7 +155,8 @@ async function claim(target: string): Promise<boolean> {
 
 /** Write to a uniquely named temp file beside the target, then rename: readers never see half a file. */
 export async function writeAtomic(target: string, bytes: Uint8Array | string): Promise<void> {
-  const tmp = `${target}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+  // Short, hidden temp name beside the target (a 255-byte target name must not overflow it).
+  const tmp = path.join(path.dirname(target), `.${path.basename(target).slice(0, 40)}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`);
   try {
     await fs.writeFile(tmp, bytes);
     await fs.rename(tmp, target);

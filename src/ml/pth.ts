@@ -397,11 +397,21 @@ export function readPth(bytes: Uint8Array, limits: Partial<PthLimits> & { keep?:
   }
   if (!(dict instanceof Map)) throw new PthError(`checkpoint root is a ${describe(root)}, not a state_dict (dict of tensors).`);
   const out = new Map<string, PthTensor>();
+  // Total elements materialised are bounded by the file's own storages: twice their elements
+  // (tied weights share one storage) plus 1 Mi of slack. Many tensors viewing one storage again
+  // and again cannot turn a small file into gigabytes.
+  const storageElements = new Map<string, number>();
+  for (const v of dict.values()) if (isTensor(v)) storageElements.set(v.storage.key, v.storage.numel);
+  const budget = 2 * [...storageElements.values()].reduce((a, b) => a + b, 0) + (1 << 20);
+  let spent = 0;
   for (const [k, v] of dict) {
     if (typeof k !== 'string') throw new PthError(`state_dict key of type ${describe(k)}; expected strings.`);
     if (!isTensor(v)) continue; // non-tensor entries (e.g. saved hyperparameters) carry no weights
     if (keep && !keep(k)) continue; // not needed by the caller: never materialised
     if (out.size >= lim.maxTensors) throw new PthError(`state_dict has more than ${lim.maxTensors} tensors (limit maxTensors).`);
+    const numel = v.size.reduce((a, b) => a * b, 1);
+    spent += Math.min(numel, v.storage.numel); // larger views are refused by materialise itself
+    if (spent > budget) throw new PthError(`tensor '${k}': the state_dict's tensors add up to more than ${budget} elements, twice what the file's storages hold; refused (many views of one storage).`);
     out.set(k, materialise(k, v, files[`${prefix}data/${v.storage.key}`], little));
   }
   if (out.size === 0) throw new PthError('state_dict contains no tensors.');

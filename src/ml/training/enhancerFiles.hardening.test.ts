@@ -78,6 +78,14 @@ describe('weights files hardening (issue 15)', () => {
     expect(() => decodeEnhancer('view.pth', writePth(sd))).toThrow(/condx\.bias/);
   });
 
+  it('bounds the total materialised by the storages: 300 views of one 10k-float storage are refused', () => {
+    const views = new Map<string, PthWriteTensor>();
+    for (let i = 0; i < 300; i++) views.set(`v${i}`, { shape: [10_000], data: new Float32Array(10_000), storage: 'shared' });
+    expect(() => readPth(writePth(views))).toThrow(/more than \d+ elements, twice what the file's storages hold/);
+    // Two views (tied weights) are fine.
+    expect(readPth(writePth(new Map([...views].slice(0, 2)))).size).toBe(2);
+  });
+
   it('a failed .pth load leaks no tensors', () => {
     const net = EnhancerNet.create(4);
     const sd = stateDictTensors(net);
