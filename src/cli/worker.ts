@@ -92,6 +92,7 @@ export async function runWorker(redis: string, opts: { backend: BackendName; loc
     SHARD_QUEUE,
     async (job) => {
       const t0 = Date.now();
+      log(`shard ${job.data.index} of ${job.data.runId}: started (attempt ${job.attemptsMade + 1})`);
       const { runner } = await runnerFor(job.data.runId);
       const r = await runner.runChunk(job.data.files.map(batchFileOf));
       const workMs = Date.now() - t0;
