@@ -1,57 +1,74 @@
 /**
- * Enhancer training/inference benchmark: `npx tsx bench/train.ts [--quick] [--with-cpu]`.
+ * Enhancer speed benchmark, tfjs-wasm against PyTorch CPU under the same conditions:
  *
- * Prints one table of tfjs-wasm training steps and inference, BEFORE and AFTER the wasm training
- * work, side by side in this one invocation, against PyTorch CPU (2 threads):
- * - before: the original code path — tf-op layers with tfjs autograd (`impl: 'reference'`),
- *   slice+concat im2col filter gradient, composite reflect-pad adjoint, copying Identity
- *   (`setTrainingKernelImpl('legacy')`);
- * - after: fused layers with hand-written backward passes (`impl: 'fused'`, the default) on the
- *   in-place heap kernels (`'heap'`, the default);
- * - after + ckpt: the same with ResBlock gradient checkpointing (`checkpoint: true`).
- * Stand-in loss (no CLIP encoder here): pixel MSE(out, in) + RAVE loss on a per-channel-mean
- * "embedding" with a fixed random unit vector — the same in PyTorch.
+ *   npx tsx bench/train.ts [--quick] [--rounds R] [--threads 1,2] [--profile] [--no-torch]
  *
- * Memory is the peak of live tensor bytes on the wasm heap during the step (malloc/free of the
- * backend tracked), i.e. what must fit in wasm's 4 GB. (The earlier bench printed tf.profile's
- * peakBytes, which counts every alias/clone of a buffer again: 1565 MB there vs 1330 MB live for
- * the same 256² step.)
+ * Every measurement runs in a fresh child process (tfjs: this file with --child; PyTorch:
+ * bench/torch_bench.py on tools/reference/enhancer_reference.py, the same network). For each round
+ * and thread count the two engines run back to back, their order alternating between rounds, so a
+ * burst of load hits both alike. Each child reports per task: wall ms, process CPU ms (all threads
+ * together) and the CPU share *other* processes took meanwhile (from /proc/stat): when that share
+ * is high the wall times say more about the machine than about the code. Tables give the median
+ * over rounds.
+ *
+ * Tasks: `infer512` = full-resolution Enhance of a 512² image (reported in s/MP); `trainSxB` = one
+ * training step (forward, backward, Adam) at S² batch B with a stand-in loss (pixel MSE + RAVE
+ * loss on a per-channel-mean "embedding"; no CLIP encoder), identical in PyTorch.
+ *
+ * Threads: tfjs-backend-wasm runs XNNPACK on `--threads` worker_threads (src/cli/wasmThreads.ts);
+ * the threads table compares 1 with the others on the same fixed workload and prints the speed-up.
+ * `--profile` adds tf.profile per-kernel tables (Enhance 512², train 256² batch 1, and 512²
+ * batch 1 unless --quick) at the highest thread count.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { registerWasmTrainingKernels, setTrainingKernelImpl } from '../src/ml/kernels/wasmTraining';
-import { enhanceFast, enhanceTiled } from '../src/ml/enhancer/inference';
-import { EnhancerNet, type EnhanceResult, type ForwardOptions } from '../src/ml/enhancer/network';
+import '@tensorflow/tfjs-backend-wasm';
+import { configureWasmThreads, wasmThreadsInUse } from '../src/cli/wasmThreads';
+import { registerWasmTrainingKernels } from '../src/ml/kernels/wasmTraining';
+import { EnhancerNet, type EnhanceResult } from '../src/ml/enhancer/network';
 import { trainStep } from '../src/ml/enhancer/train';
 import { raveLoss } from '../src/ml/losses';
-import { readPth } from '../src/ml/pth';
-import sharp from 'sharp';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const sharedDataDir = path.resolve(root, '../shared/data');
-const quick = process.argv.includes('--quick');
-const withCpu = process.argv.includes('--with-cpu');
+const self = fileURLToPath(import.meta.url);
+const root = path.resolve(path.dirname(self), '..');
+const argv = process.argv.slice(2);
+const arg = (name: string): string | undefined => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const quick = argv.includes('--quick');
 
-type Variant = 'before' | 'after' | 'ckpt';
-const VARIANTS: Variant[] = ['before', 'after', 'ckpt'];
-interface Cell { ms: number; cpuMs: number; peakMB: number; note?: string }
-interface Row { size: number; batch: number; cells: Partial<Record<Variant, Cell | string>>; torch?: number }
+interface Measure { wallMs: number; cpuMs: number; othersShare: number; peakMB?: number }
+interface ChildResult { threads: number; tasks: Record<string, Measure>; profile?: Record<string, ProfileRow[]> }
+interface ProfileRow { kernel: string; ms: number; count: number }
 
-// What runs (full mode). A string instead of a micro-batch size means "not run", with the reason.
-// before at 256² batch 1 holds 1.33 GB live; 512² (×4) and 256² batch 4 in one pass do not fit
-// the 4 GB heap, and the old micro-batched path costs ≈ batch × the batch-1 step.
-const PLAN: { size: number; batch: number; run: Partial<Record<Variant, number | string>>; quick?: boolean }[] = [
-  { size: 128, batch: 1, run: { before: 1, after: 1, ckpt: 1 }, quick: true },
-  { size: 256, batch: 1, run: { before: 1, after: 1, ckpt: 1 }, quick: true },
-  { size: 512, batch: 1, run: { before: 'does not fit: ≈5.3 GB live (4× the 256² step) > 4 GB wasm heap', after: 1, ckpt: 1 } },
-  { size: 128, batch: 4, run: { before: 4, after: 4 }, quick: true },
-  { size: 256, batch: 4, run: { before: 'not run: one pass does not fit; 4 micro-batches ≈ 4× the batch-1 step', after: 4 } },
-  { size: 512, batch: 4, run: { before: 'does not fit', after: 2 } },
-];
+// ---------------------------------------------------------------- measurement helpers (child)
+
+function busyJiffies(): number {
+  const v = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  return v.reduce((a, b) => a + b, 0) - v[3] - v[4];
+}
+const HZ = 100; // USER_HZ on Linux (sysconf(_SC_CLK_TCK)); Node has no binding for it
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+function measure(fn: () => void, iters: number): Measure {
+  fn(); // warm-up: kernels' first-use state, Adam slots, heap growth
+  const b0 = busyJiffies();
+  const c0 = cpuNow();
+  const t0 = performance.now();
+  for (let i = 0; i < iters; i++) fn();
+  const wall = performance.now() - t0;
+  const cpu = cpuNow() - c0;
+  const busy = ((busyJiffies() - b0) * 1000) / HZ;
+  return { wallMs: wall / iters, cpuMs: cpu / iters, othersShare: Math.max(0, (busy - cpu) / (wall * os.cpus().length)) };
+}
 
 const R_UNIT = [0.3, -0.5, 0.8].map((v, _, a) => v / Math.hypot(...a));
 const standInLoss = (res: EnhanceResult, input: tf.Tensor4D): tf.Scalar => tf.tidy(() => {
@@ -61,14 +78,9 @@ const standInLoss = (res: EnhanceResult, input: tf.Tensor4D): tf.Scalar => tf.ti
   return tf.add(raveLoss(emb, r, 0.5), tf.mean(tf.squaredDifference(res.out, input))) as tf.Scalar;
 });
 
-const cpuNow = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
-
-/** Live tensor bytes on the wasm heap: wraps the emscripten module's malloc/free used by the backend. */
+/** Peak live tensor bytes on the wasm heap: wraps the emscripten module's malloc/free used by the backend. */
 function trackWasmHeap() {
-  const m = (tf.backend() as unknown as { wasm: Record<string, unknown> & { asm?: Record<string, (...a: number[]) => number>; HEAPU8: Uint8Array } }).wasm;
+  const m = (tf.backend() as unknown as { wasm: Record<string, unknown> & { asm?: Record<string, (...a: number[]) => number> } }).wasm;
   const malloc = (m.asm?.malloc ?? m._malloc) as (n: number) => number;
   const free = (m.asm?.free ?? m._free) as (p: number) => number;
   const sizes = new Map<number, number>();
@@ -89,172 +101,191 @@ function trackWasmHeap() {
     }
     return free(p);
   };
-  return {
-    /** Start a measurement; returns a function giving the peak live MB above the start level. */
-    start: () => {
-      const base = live;
-      peak = live;
-      return () => (peak - base) / 2 ** 20;
-    },
-    heapMB: () => m.HEAPU8.length / 2 ** 20,
+  return () => {
+    const base = live;
+    peak = live;
+    return () => (peak - base) / 2 ** 20;
   };
 }
-let heap: ReturnType<typeof trackWasmHeap>;
 
-function useVariant(v: Variant): Pick<ForwardOptions, 'impl' | 'checkpoint'> {
-  setTrainingKernelImpl(v === 'before' ? 'legacy' : 'heap');
-  return { impl: v === 'before' ? 'reference' : 'fused', checkpoint: v === 'ckpt' };
-}
-
-function timeTrain(size: number, batch: number, microBatch: number, v: Variant): Cell {
-  const fo = useVariant(v);
+/** A task as a closure to time plus its iteration count; dispose() frees what it made. */
+function makeTask(name: string): { run: () => void; iters: number; dispose: () => void } {
+  const inf = /^infer(\d+)$/.exec(name);
+  if (inf) {
+    const s = Number(inf[1]);
+    const net = EnhancerNet.create(0);
+    const x = tf.randomUniform([1, s, s, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+    return {
+      run: () => {
+        const r = net.forward(x, { padMode: 'reflect' });
+        r.out.dataSync();
+        tf.dispose([r.L, r.out]);
+      },
+      iters: 1,
+      dispose: () => {
+        x.dispose();
+        net.dispose();
+      },
+    };
+  }
+  const tr = /^train(\d+)x(\d+)$/.exec(name);
+  if (!tr) throw new Error(`unknown task ${name} (use inferS or trainSxB)`);
+  const [s, b] = [Number(tr[1]), Number(tr[2])];
   const net = EnhancerNet.create(0);
   const opt = tf.train.adam(2e-5);
-  const o = { weightDecay: 1e-3, microBatch: microBatch < batch ? microBatch : undefined, ...fo };
-  // Warm-up on a small crop: creates Adam's slots and the kernels' first-use state.
-  const warm = tf.randomUniform([1, 64, 64, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
-  trainStep(net, opt, warm, standInLoss, o);
-  warm.dispose();
-  const x = tf.randomUniform([batch, size, size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
-  const iters = size <= 128 && batch === 1 ? 2 : 1;
-  const peak = heap.start();
-  const c0 = cpuNow();
-  const t0 = performance.now();
-  for (let i = 0; i < iters; i++) trainStep(net, opt, x, standInLoss, o);
-  const ms = (performance.now() - t0) / iters;
-  const cpuMs = (cpuNow() - c0) / iters;
-  const peakMB = peak();
-  tf.dispose(x);
-  opt.dispose();
-  net.dispose();
-  console.error(`  done: train ${size}² batch ${batch} ${v}: ${ms.toFixed(0)} ms/step (cpu ${cpuMs.toFixed(0)}), peak ${peakMB.toFixed(0)} MB`);
-  return { ms, cpuMs, peakMB, note: o.microBatch ? `${batch / microBatch}×${microBatch} micro-batches` : undefined };
+  const x = tf.randomUniform([b, s, s, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
+  return {
+    run: () => void trainStep(net, opt, x, standInLoss, { weightDecay: 1e-3 }),
+    iters: s * s * b <= 128 * 128 ? 2 : 1,
+    dispose: () => {
+      x.dispose();
+      opt.dispose();
+      net.dispose();
+    },
+  };
 }
 
-async function main(): Promise<void> {
-  const t00 = performance.now();
-  setWasmPaths(path.join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/'));
+async function profileTask(name: string): Promise<ProfileRow[]> {
+  const t = makeTask(name);
+  t.run(); // warm
+  const info = await tf.profile(() => t.run());
+  t.dispose();
+  const by = new Map<string, ProfileRow>();
+  for (const k of info.kernels) {
+    const row = by.get(k.name) ?? { kernel: k.name, ms: 0, count: 0 };
+    row.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    row.count++;
+    by.set(k.name, row);
+  }
+  return [...by.values()].sort((a, b) => b.ms - a.ms);
+}
+
+async function child(): Promise<void> {
+  const threads = Number(arg('--threads') ?? 1);
+  configureWasmThreads(threads);
   await tf.setBackend('wasm');
   registerWasmTrainingKernels();
-  heap = trackWasmHeap();
+  const peakFrom = trackWasmHeap();
+  const tasks = (arg('--tasks') ?? '').split(',').filter(Boolean);
+  const out: ChildResult = { threads: wasmThreadsInUse() ?? -1, tasks: {} };
+  for (const name of tasks) {
+    const t = makeTask(name);
+    const peak = peakFrom();
+    out.tasks[name] = { ...measure(t.run, t.iters), peakMB: peak() };
+    t.dispose();
+  }
+  if (argv.includes('--profile')) {
+    out.profile = {};
+    for (const name of (arg('--profile-tasks') ?? '').split(',').filter(Boolean)) out.profile[name] = await profileTask(name);
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
 
-  const rows: Row[] = [];
-  for (const p of PLAN) {
-    if (quick && !p.quick) continue;
-    const row: Row = { size: p.size, batch: p.batch, cells: {} };
-    for (const v of VARIANTS) {
-      const r = p.run[v];
-      if (r === undefined) continue;
-      row.cells[v] = typeof r === 'string' ? r : timeTrain(p.size, p.batch, r, v);
+// ---------------------------------------------------------------- driver
+
+function runChild(cmd: string, args: string[]): ChildResult | string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 900_000, maxBuffer: 16 << 20 });
+  if (r.status !== 0) return (r.error?.message ?? r.stderr.trim().split('\n').slice(-3).join(' ')) || `exit ${r.status}`;
+  try {
+    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as ChildResult;
+  } catch {
+    return `unreadable output: ${r.stdout.slice(-200)}`;
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function driver(): Promise<void> {
+  const t00 = performance.now();
+  const cores = os.availableParallelism?.() ?? os.cpus().length;
+  const threadList = (arg('--threads') ?? [...new Set([1, cores])].join(',')).split(',').map(Number);
+  const rounds = Number(arg('--rounds') ?? (quick ? 1 : 2));
+  const tasks = quick ? ['infer512', 'train256x1'] : ['infer512', 'train256x1', 'train256x4', 'train512x1'];
+  const withTorch = !argv.includes('--no-torch');
+  const tfjsRuns = new Map<number, ChildResult[]>();
+  const torchRuns = new Map<number, ChildResult[]>();
+  const errors: string[] = [];
+  const tfjs = (n: number) => runChild(process.execPath, [...process.execArgv, self, '--child', '--threads', String(n), '--tasks', tasks.join(',')]);
+  const torch = (n: number) => runChild('/usr/bin/python3', [path.join(root, 'bench/torch_bench.py'), '--threads', String(n), ...tasks]);
+  for (let r = 0; r < rounds; r++) {
+    for (const n of threadList) {
+      const order: ['tfjs' | 'torch', () => ChildResult | string][] = [['tfjs', () => tfjs(n)], ...(withTorch ? [['torch', () => torch(n)] as ['torch', () => ChildResult | string]] : [])];
+      if (r % 2 === 1) order.reverse();
+      for (const [who, f] of order) {
+        const res = f();
+        console.error(`  round ${r + 1}/${rounds}, ${who} ${n} thread(s): ${typeof res === 'string' ? `failed: ${res}` : Object.entries(res.tasks).map(([k, v]) => `${k} ${v.wallMs.toFixed(0)} ms (cpu ${v.cpuMs.toFixed(0)}, others ${(100 * v.othersShare).toFixed(0)} %)`).join('; ')}`);
+        if (typeof res === 'string') errors.push(`${who} ${n}T: ${res}`);
+        else (who === 'tfjs' ? tfjsRuns : torchRuns).set(n, [...((who === 'tfjs' ? tfjsRuns : torchRuns).get(n) ?? []), res]);
+      }
     }
-    rows.push(row);
   }
 
-  // Inference: released RAVE weights on a 512×512 crop of a real backlit photo (0.26 MP).
-  const { data, info } = await sharp(path.join(sharedDataDir, 'images/backlit/backlit_cliplit_30374039626_355dca2192_o.jpg'))
-    .extract({ left: 600, top: 400, width: 512, height: 512 }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  const img = tf.tidy(() => tf.div(tf.tensor4d(new Uint8Array(data), [1, info.height, info.width, 3], 'int32'), 255)) as tf.Tensor4D;
-  const net = EnhancerNet.fromStateDict(readPth(readFileSync(path.join(sharedDataDir, 'rave-weights/rave_unpaired.pth'))));
-  const mp = (512 * 512) / 1e6;
-  // One timed call each (kernels and heap are warm from the training rows); the result is kept
-  // for the accuracy columns.
-  const infer = (f: () => EnhanceResult): [Cell, EnhanceResult] => {
-    const peak = heap.start();
-    const c0 = cpuNow();
-    const t0 = performance.now();
-    const res = f();
-    res.out.dataSync();
-    return [{ ms: (performance.now() - t0) / mp, cpuMs: (cpuNow() - c0) / mp, peakMB: peak() }, res];
+  const agg = (runs: ChildResult[] | undefined, task: string) => {
+    const ms = (runs ?? []).map((r) => r.tasks[task]).filter(Boolean);
+    if (!ms.length) return undefined;
+    return { wallMs: median(ms.map((m) => m.wallMs)), cpuMs: median(ms.map((m) => m.cpuMs)), others: Math.max(...ms.map((m) => m.othersShare)), peakMB: ms[0].peakMB };
   };
-  const maxDiff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
-  interface InferRow { what: string; before?: Cell; after: Cell; note?: string; torch?: number }
-  const inferRows: InferRow[] = [];
-  useVariant('before');
-  const [fullBefore, refBefore] = infer(() => net.forward(img, { padMode: 'reflect', impl: 'reference' }));
-  useVariant('after');
-  const [fullAfter, fullRef] = infer(() => net.forward(img, { padMode: 'reflect' }));
-  inferRows.push({ what: 'infer full-res', before: fullBefore, after: fullAfter, note: `max |after − before| = ${maxDiff(fullRef.out, refBefore.out).toExponential(1)}` });
-  tf.dispose([refBefore.L, refBefore.out]);
-  for (const f of [2, 4]) {
-    const [c, res] = infer(() => enhanceFast(net, img, { factor: f }));
-    const psnr = tf.tidy(() => 10 * Math.log10(1 / tf.mean(tf.square(tf.sub(res.out, fullRef.out))).dataSync()[0]));
-    tf.dispose([res.L, res.out]);
-    inferRows.push({ what: `infer fast (L at 1/${f})`, after: c, note: `${(fullAfter.ms / c.ms).toFixed(1)}× faster than full-res, PSNR vs full ${psnr.toFixed(1)} dB` });
-  }
-  const [tiled, tiledRes] = infer(() => enhanceTiled(net, img, { tile: 256 }));
-  inferRows.push({ what: 'infer tiled (256 px tiles, halo 24)', after: tiled, note: `max |tiled − full| = ${maxDiff(tiledRes.out, fullRef.out).toExponential(1)}` });
-  tf.dispose([tiledRes.L, tiledRes.out, fullRef.L, fullRef.out]);
-  tf.dispose(img);
-  net.dispose();
-  const heapMB = heap.heapMB();
+  const unit = (task: string) => (task.startsWith('infer') ? (Number(task.slice(5)) ** 2) / 1e6 : 1);
+  const show = (task: string, v: number) => (task.startsWith('infer') ? `${(v / unit(task) / 1000).toFixed(2)} s/MP` : `${(v / 1000).toFixed(2)} s`);
+  const label = (task: string) => (task.startsWith('infer') ? `Enhance full-res ${task.slice(5)}²` : `train step ${task.slice(5).replace('x', '² batch ')}`);
+  const pct = (x: number) => `${Math.round(100 * x)} %`;
 
-  let cpuRow: Cell | null = null;
-  if (withCpu) {
-    await tf.setBackend('cpu');
-    const c0 = cpuNow();
-    const t0 = performance.now();
-    const cnet = EnhancerNet.create(0);
-    const copt = tf.train.adam(2e-5);
-    const x = tf.randomUniform([1, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
-    trainStep(cnet, copt, x, standInLoss, { weightDecay: 1e-3 });
-    cpuRow = { ms: performance.now() - t0, cpuMs: cpuNow() - c0, peakMB: NaN };
-    tf.dispose(x);
-    copt.dispose();
-    cnet.dispose();
-  }
-
-  // PyTorch, same network and loss, 2 threads (its script runs one warm-up step per config).
-  const torchCfg = rows.filter((r) => r.size * r.size * r.batch <= 512 * 512).map((r) => `${r.size}:${r.batch}:1`);
-  if (cpuRow) torchCfg.push('32:1:1');
-  const py = spawnSync('/usr/bin/python3', [path.join(root, 'tools/reference/enhancer_reference.py'), '--bench', ...torchCfg], { encoding: 'utf8', timeout: 240_000 });
-  let torchRows: { size?: number; batch?: number; train_ms?: number; ms_per_mp?: number }[] = [];
-  let torchNote = '';
-  if (py.status === 0) torchRows = JSON.parse(py.stdout.trim().split('\n').pop() ?? '[]');
-  else torchNote = `# PyTorch reference unavailable (${py.error?.message ?? py.stderr.trim().split('\n').pop()}); ratio column empty.`;
-  for (const row of rows) row.torch = torchRows.find((t) => t.size === row.size && t.batch === row.batch)?.train_ms;
-  inferRows[0].torch = torchRows.find((t) => t.ms_per_mp !== undefined)?.ms_per_mp;
-
-  const fmt = (v: number | undefined, d = 0) => (v === undefined || Number.isNaN(v) ? '—' : v.toFixed(d));
-  const cell = (c: Cell | string | undefined) => (c === undefined ? '—' : typeof c === 'string' ? c : `${fmt(c.ms)} (cpu ${fmt(c.cpuMs)})`);
-  const mem = (c: Cell | string | undefined) => (c && typeof c !== 'string' ? fmt(c.peakMB) : '—');
-  const ms = (c: Cell | string | undefined) => (c && typeof c !== 'string' ? c.ms : undefined);
-  console.log('# Enhancer bench (CLIP-LIT/RAVE network, 278,790 params), tfjs-wasm (single-threaded XNNPACK in Node) vs PyTorch CPU');
-  console.log('# Stand-in loss: MSE(out,in) + RAVE loss on per-channel-mean embedding (no CLIP encoder in this bench).');
-  console.log(`# Node ${process.version}, ${quick ? 'quick mode' : 'full mode'}; PyTorch CPU with torch.set_num_threads(2); 2-core machine: wall times are noisy when other jobs run — the "cpu" figure (process CPU time) is the load-independent one.`);
-  console.log('# before = original path (tf-op layers + tfjs autograd, slice/concat im2col, copying Identity); after = fused layers + heap kernels (default); ckpt = after + ResBlock checkpointing.');
-  console.log(`# Peak = max live tensor bytes on the wasm heap during the step; wasm heap high-water of this process: ${fmt(heapMB)} MB.`);
-  if (torchNote) console.log(torchNote);
+  console.log(`# Enhancer bench: tfjs-wasm (XNNPACK, SIMD; threads via worker_threads) vs PyTorch ${withTorch ? 'CPU' : '(skipped)'}, same network (278,790 params), same stand-in loss.`);
+  console.log(`# Node ${process.version}, ${cores} cores, ${quick ? 'quick' : 'full'} mode, ${rounds} round(s), engines alternating; medians shown. "cpu" = process CPU time (all threads);`);
+  console.log('# "others" = highest share of the machine\'s CPU that other processes used during the measurement: above ~20 % the wall times are inflated by load.');
+  for (const e of errors) console.log(`# failed: ${e}`);
+  const actual = (n: number) => tfjsRuns.get(n)?.[0]?.threads;
   console.log('');
-  console.log('| train step (wasm) | before ms/step | after ms/step | after + ckpt ms/step | speed-up | PyTorch CPU 2T | after / PyTorch | peak MB before / after / ckpt | note |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    const b = ms(r.cells.before);
-    const a = ms(r.cells.after);
-    const speed = b && a ? `${(b / a).toFixed(1)}×` : '—';
-    const ratio = a && r.torch ? `${(a / r.torch).toFixed(1)}×` : '—';
-    const notes = VARIANTS.map((v) => { const c = r.cells[v]; return c && typeof c !== 'string' && c.note ? `${v}: ${c.note}` : ''; }).filter(Boolean).join('; ');
-    console.log(`| ${r.size}² batch ${r.batch} | ${cell(r.cells.before)} | ${cell(r.cells.after)} | ${cell(r.cells.ckpt)} | ${speed} | ${fmt(r.torch)} | ${ratio} | ${mem(r.cells.before)} / ${mem(r.cells.after)} / ${mem(r.cells.ckpt)} | ${notes} |`);
-  }
-  console.log('');
-  console.log('| inference (wasm, 512² crop) | before ms/MP | after ms/MP | speed-up | PyTorch CPU 2T ms/MP | after / PyTorch | peak MB before / after | note |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const r of inferRows) {
-    const speed = r.before ? `${(r.before.ms / r.after.ms).toFixed(1)}×` : '—';
-    const ratio = r.torch ? `${(r.after.ms / r.torch).toFixed(1)}×` : '—';
-    console.log(`| ${r.what} | ${cell(r.before)} | ${cell(r.after)} | ${speed} | ${fmt(r.torch)} | ${ratio} | ${mem(r.before)} / ${mem(r.after)} | ${r.note ?? ''} |`);
-  }
-  if (cpuRow) {
-    const t = torchRows.find((x) => x.size === 32 && x.batch === 1)?.train_ms;
+  if (threadList.length > 1) {
+    const [a, ...rest] = threadList;
+    console.log(`| tfjs-wasm, fixed workload | ${threadList.map((n) => `${n} thread${n > 1 ? 's' : ''} (reported: ${actual(n) ?? '?'})`).join(' | ')} | ${rest.map((n) => `speed-up ${n}T/${a}T (wall)`).join(' | ')} | others |`);
+    console.log(`|---|${threadList.map(() => '---|').join('')}${rest.map(() => '---|').join('')}---|`);
+    for (const task of tasks) {
+      const cells = threadList.map((n) => agg(tfjsRuns.get(n), task));
+      const base = cells[0];
+      const speed = cells.slice(1).map((c) => (c && base ? `${(base.wallMs / c.wallMs).toFixed(2)}×` : '—'));
+      const others = Math.max(...cells.map((c) => c?.others ?? 0));
+      console.log(`| ${label(task)} | ${cells.map((c) => (c ? `${show(task, c.wallMs)} (cpu ${show(task, c.cpuMs)})` : '—')).join(' | ')} | ${speed.join(' | ')} | ${pct(others)} |`);
+    }
     console.log('');
-    console.log(`cpu backend, train 32² batch 1 (default fused path): ${fmt(cpuRow.ms)} ms/step (cpu ${fmt(cpuRow.cpuMs)}); PyTorch ${fmt(t)} ms — the cpu backend is for tests only.`);
-  } else {
+  }
+  if (withTorch) {
+    console.log('| task | threads | tfjs-wasm wall (cpu) | PyTorch CPU wall (cpu) | tfjs / PyTorch wall | tfjs / PyTorch cpu | tfjs peak MB | others tfjs / torch |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const task of tasks) {
+      for (const n of threadList) {
+        const a = agg(tfjsRuns.get(n), task);
+        const b = agg(torchRuns.get(n), task);
+        const ratio = (x?: number, y?: number) => (x && y ? `${(x / y).toFixed(2)}×` : '—');
+        console.log(`| ${label(task)} | ${n} | ${a ? `${show(task, a.wallMs)} (${show(task, a.cpuMs)})` : '—'} | ${b ? `${show(task, b.wallMs)} (${show(task, b.cpuMs)})` : '—'} | ${ratio(a?.wallMs, b?.wallMs)} | ${ratio(a?.cpuMs, b?.cpuMs)} | ${a?.peakMB?.toFixed(0) ?? '—'} | ${a ? pct(a.others) : '—'} / ${b ? pct(b.others) : '—'} |`);
+      }
+    }
     console.log('');
-    console.log('(cpu backend row skipped — pass --with-cpu; it is ~25× slower than PyTorch and only meant for tests.)');
+  }
+
+  if (argv.includes('--profile')) {
+    const n = Math.max(...threadList);
+    const ptasks = quick ? ['infer512', 'train256x1'] : ['infer512', 'train256x1', 'train512x1'];
+    const res = runChild(process.execPath, [...process.execArgv, self, '--child', '--threads', String(n), '--profile', '--profile-tasks', ptasks.join(',')]);
+    if (typeof res === 'string') console.log(`# profile failed: ${res}`);
+    else {
+      for (const [task, rows] of Object.entries(res.profile ?? {})) {
+        const total = rows.reduce((s, r) => s + r.ms, 0);
+        console.log(`| tf.profile ${label(task)}, ${n} thread(s): kernel | ms | calls | share |`);
+        console.log('|---|---|---|---|');
+        for (const r of rows.slice(0, 14)) console.log(`| ${r.kernel} | ${r.ms.toFixed(0)} | ${r.count} | ${pct(r.ms / total)} |`);
+        console.log(`| (${rows.length} kernel types, total) | ${total.toFixed(0)} | ${rows.reduce((s, r) => s + r.count, 0)} | |`);
+        console.log('');
+      }
+    }
   }
   console.log(`# bench wall time ${((performance.now() - t00) / 1000).toFixed(0)} s`);
 }
 
-main().catch((e: unknown) => {
+(argv.includes('--child') ? child() : driver()).catch((e: unknown) => {
   console.error(e);
   process.exit(1);
 });
