@@ -46,7 +46,9 @@ function acceptsWire(from: NonNullable<QuickAddState['from']>) {
     const ports = from.handleType === 'source' ? Object.keys(def.inputs) : Object.keys(def.outputs);
     return ports.some((p) => {
       const edge = from.handleType === 'source' ? { from: { node: from.nodeId, port: from.handleId }, to: { node: candidate.id, port: p } } : { from: { node: candidate.id, port: p }, to: { node: from.nodeId, port: from.handleId } };
-      return checkConnection(g, registry, edge).ok;
+      // A wire into an occupied input replaces the old one (connect() does so), so the old one does not count.
+      const replaced = { ...g, edges: g.edges.filter((e) => !(e.to.node === edge.to.node && e.to.port === edge.to.port)) };
+      return checkConnection(replaced, registry, edge).ok;
     });
   };
 }

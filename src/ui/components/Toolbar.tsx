@@ -83,6 +83,13 @@ export function Toolbar() {
 function MemoryBadge() {
   const mem = useEditor((s) => s.memory);
   const running = useEditor((s) => s.running);
+  // How many readings have arrived (exposed for tests: the badge must keep updating mid-run).
+  const samples = useRef(0);
+  const last = useRef(mem);
+  if (mem !== last.current) {
+    last.current = mem;
+    samples.current++;
+  }
   useEffect(() => {
     if (running) return; // run events bring fresh numbers
     let alive = true;
@@ -98,7 +105,7 @@ function MemoryBadge() {
     };
   }, [running]);
   return (
-    <span className="backend memory" title="Tensors and bytes held by the worker (cached node outputs included)" data-testid="memory">
+    <span className="backend memory" title="Tensors and bytes held by the worker (cached node outputs included)" data-testid="memory" data-samples={samples.current}>
       {mem ? `${mem.numTensors} tensors · ${(mem.numBytes / 2 ** 20).toFixed(1)} MB` : ''}
     </span>
   );
