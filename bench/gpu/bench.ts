@@ -29,7 +29,7 @@ import { ClipEncoder } from '../../src/ml/clip/encoder';
 import { parseClipConfig } from '../../src/ml/clip/config';
 import { ClipModel } from '../../src/ml/clip/model';
 import { clipTensorSpecs } from '../../src/ml/clip/weights';
-import { enhanceTiled } from '../../src/ml/enhancer/inference';
+import { enhanceTiledAsync } from '../../src/ml/enhancer/inference';
 import { EnhancerNet, type EnhanceResult } from '../../src/ml/enhancer/network';
 import { registerWasmTrainingKernels } from '../../src/ml/kernels/wasmTraining';
 import { encoderIdentityLoss, IDENTITY_WEIGHTS_MAIN, raveLoss } from '../../src/ml/losses';
@@ -38,8 +38,10 @@ import { encoderIdentityLoss, IDENTITY_WEIGHTS_MAIN, raveLoss } from '../../src/
 
 interface Plan {
   quick: boolean;
-  /** Training: image side, batch, timed steps (after one untimed warm-up step at the same shape). */
+  /** Training: image side, batch, timed steps (after one untimed warm-up step). */
   train: { size: number; batch: number; steps: number }[];
+  /** Side of the warm-up step's images: the same shape on webgpu (compiles its shaders), small on wasm (nothing to compile). */
+  warmupSide?: number;
   /** Full-resolution forward (square side) for seconds per megapixel. */
   fullSide: number;
   /** The "photo" end to end, tile side of enhanceTiled. */
@@ -68,7 +70,9 @@ export function makePlan(quick: boolean, backend: string, steps?: number): Plan 
   return {
     quick,
     train: wasm ? [{ size: 256, batch: 8, steps: steps ?? 1 }] : [{ size: 256, batch: 8, steps: steps ?? 20 }, { size: 512, batch: 8, steps: steps ?? 5 }],
-    fullSide: 1024,
+    warmupSide: wasm ? 32 : undefined,
+    // s/MP on wasm from 512² (≈ 5 s a pass on one thread) rather than 1 MP (≈ 20 s): per-pixel cost is the same.
+    fullSide: wasm ? 512 : 1024,
     photo: { w: 4000, h: 3000, tile: 1024 },
     vision: VIT_B32,
     projectionDim: 512,
@@ -81,6 +85,8 @@ export interface TrainCell { size: number; batch: number; steps: number; msPerSt
 export interface TimedCell { label: string; seconds?: number; secondsPerMP?: number; error?: string }
 export interface BackendResult {
   backend: string;
+  /** The Node binary that ran it (the packed one when run from the pack). */
+  node?: string;
   device?: string;
   train: TrainCell[];
   enhanceFull?: TimedCell;
@@ -130,12 +136,14 @@ async function timeTraining(plan: Plan, cell: TrainCell, encoder: ClipEncoder): 
   const net = EnhancerNet.create(1);
   const opt = tf.train.adam(2e-5);
   const x = tf.randomUniform([cell.batch, cell.size, cell.size, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
+  const side = plan.warmupSide ?? cell.size;
+  const xw = side === cell.size ? x : (tf.randomUniform([cell.batch, side, side, 3], 0, 1, 'float32', 4) as tf.Tensor4D);
   try {
     let t0 = performance.now();
-    const first = stepLazy(net, opt, x, loss);
+    const first = stepLazy(net, opt, xw, loss);
     await first.data();
     first.dispose();
-    cell.firstStepMs = performance.now() - t0;
+    if (xw === x) cell.firstStepMs = performance.now() - t0;
     const before = tf.memory();
     cell.tensorsBefore = before.numTensors;
     cell.bytesBefore = before.numBytes;
@@ -154,7 +162,7 @@ async function timeTraining(plan: Plan, cell: TrainCell, encoder: ClipEncoder): 
     cell.bytesAfter = after.numBytes;
     if (!Number.isFinite(cell.loss)) cell.error = `loss is ${cell.loss}`;
   } finally {
-    tf.dispose([x, r]);
+    tf.dispose([x, xw, r]);
     opt.dispose();
     net.dispose();
   }
@@ -178,21 +186,21 @@ async function timeFull(side: number, net: EnhancerNet): Promise<TimedCell> {
   }
 }
 
-/** A photo end to end: 8-bit RGB pixels in, enhanced 8-bit RGB out (upload + enhanceTiled + readback). */
+/** A photo end to end: 8-bit RGB pixels in, enhanced 8-bit RGB out (upload + the Enhance node's tiled path + readback). */
 async function timePhoto(p: Plan['photo'], net: EnhancerNet): Promise<TimedCell> {
   const pixels = new Uint8Array(p.w * p.h * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24; // cheap deterministic noise
   const run = async () => {
     const t0 = performance.now();
     const img = tf.tidy(() => tf.div(tf.cast(tf.tensor4d(pixels, [1, p.h, p.w, 3], 'int32'), 'float32'), 255) as tf.Tensor4D);
-    const res = enhanceTiled(net, img, { tile: p.tile });
+    const res = await enhanceTiledAsync(net, img, { tile: p.tile });
     const u8 = tf.tidy(() => tf.cast(tf.round(tf.mul(res.out, 255)), 'int32'));
     await u8.data();
     tf.dispose([img, res.L, res.out, u8]);
     return (performance.now() - t0) / 1000;
   };
   const mp = (p.w * p.h) / 1e6;
-  const label = `${p.w}×${p.h} (${mp.toFixed(mp < 1 ? 3 : 1)} MP), enhanceTiled tile ${p.tile}`;
+  const label = `${p.w}×${p.h} (${mp.toFixed(mp < 1 ? 3 : 1)} MP), tiled ${p.tile}`;
   await run(); // shader compilation for the tile shapes
   const s = await run();
   return { label, seconds: s, secondsPerMP: s / mp };
@@ -223,7 +231,7 @@ async function worker(backend: BackendName, quick: boolean, budgetS: number, ste
   const t00 = performance.now();
   const elapsed = () => (performance.now() - t00) / 1000;
   const plan = makePlan(quick, backend, steps);
-  const result: BackendResult = { backend, train: [] };
+  const result: BackendResult = { backend, node: process.execPath, train: [] };
   const log = (m: string) => process.stderr.write(`[${backend} ${elapsed().toFixed(0)} s] ${m}\n`);
   try {
     result.device = await setupBackend(backend);
@@ -343,16 +351,17 @@ export function renderTable(results: Record<string, BackendResult | undefined>, 
     const mem = (c?: TrainCell) => (c?.tensorsBefore === undefined ? undefined : `${c.tensorsBefore}→${c.tensorsAfter} tensors${c.tensorsBefore === c.tensorsAfter && c.bytesBefore === c.bytesAfter ? ' (flat)' : ' (GROWS)'}`);
     rows.push([`  tf.memory() over ${g?.steps ?? w?.steps ?? t.steps} steps`, cell(mem(g)), cell(mem(w)), p?.peakMiB !== undefined ? `peak alloc ${p.peakMiB.toFixed(0)} MiB` : '', '', '']);
   }
-  const tc = (c?: TimedCell, f: (c: TimedCell) => number | undefined = (x) => x.seconds) => (c && f(c) !== undefined ? fmtS(f(c)) : undefined);
   const fullLabel = gpu?.enhanceFull?.label ?? torch.enhanceFull?.label ?? 'full';
-  rows.push([`Enhance ${fullLabel}: s per MP`, cell(tc(gpu?.enhanceFull, (c) => c.secondsPerMP), gpu?.enhanceFull?.error ?? gpu?.error), cell(tc(wasm?.enhanceFull, (c) => c.secondsPerMP), wasm?.enhanceFull?.error), cell(tc(torch.enhanceFull, (c) => c.secondsPerMP), torch.enhanceFull?.error ?? torch.skipped ?? torch.error), ratio(gpu?.enhanceFull?.secondsPerMP, torch.enhanceFull?.secondsPerMP), ratio(wasm?.enhanceFull?.secondsPerMP, gpu?.enhanceFull?.secondsPerMP)]);
+  // A cell measured at another size than the row's says so.
+  const tc = (c?: TimedCell, f: (c: TimedCell) => number | undefined = (x) => x.seconds) => (c && f(c) !== undefined ? `${fmtS(f(c))}${c.label !== fullLabel && c.label.endsWith('full') ? ` (${c.label})` : ''}` : undefined);
+  rows.push([`Enhance ${fullLabel} forward: s per MP`, cell(tc(gpu?.enhanceFull, (c) => c.secondsPerMP), gpu?.enhanceFull?.error ?? gpu?.error), cell(tc(wasm?.enhanceFull, (c) => c.secondsPerMP), wasm?.enhanceFull?.error), cell(tc(torch.enhanceFull, (c) => c.secondsPerMP), torch.enhanceFull?.error ?? torch.skipped ?? torch.error), ratio(gpu?.enhanceFull?.secondsPerMP, torch.enhanceFull?.secondsPerMP), ratio(wasm?.enhanceFull?.secondsPerMP, gpu?.enhanceFull?.secondsPerMP)]);
   const photoLabel = gpu?.photo?.label ?? 'photo';
   rows.push([`Enhance photo end to end (s): ${photoLabel}`, cell(tc(gpu?.photo), gpu?.photo?.error ?? gpu?.error), cell(tc(wasm?.photo), wasm?.photo?.error), cell(tc(torch.photo), torch.photo?.error ?? torch.skipped ?? torch.error), ratio(gpu?.photo?.seconds, torch.photo?.seconds), ratio(wasm?.photo?.seconds, gpu?.photo?.seconds)]);
   const peak = (v?: number) => (v === undefined ? 'n/a (no nvidia-smi)' : `${v.toFixed(0)} MiB`);
   rows.push(['GPU memory peak (nvidia-smi, above idle)', gpu ? peak(gpu.gpuPeakMiB) : '–', wasm ? 'CPU' : '–', torch.skipped ? '–' : `${peak(torch.gpuPeakMiB)}`, '', '']);
   rows.push(['wall time of the column (s)', cell(fmtS(gpu?.wallSeconds)), cell(fmtS(wasm?.wallSeconds)), '', '', '']);
 
-  const head = ['measurement', `tfjs webgpu`, `tfjs wasm`, `PyTorch CUDA eager`, 'webgpu / PyTorch', 'wasm / webgpu'];
+  const head = ['measurement', `tfjs webgpu`, `tfjs wasm`, `PyTorch CUDA eager`, 'webgpu ÷ PyTorch time', 'wasm ÷ webgpu time'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
   const lines = [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)];
@@ -369,16 +378,24 @@ export function renderTable(results: Record<string, BackendResult | undefined>, 
 async function orchestrate(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const backends = (arg('--backends') ?? 'webgpu,wasm').split(',').filter(Boolean) as BackendName[];
-  const budget = Number(arg('--budget-s') ?? (quick ? 240 : 240));
+  // Seconds each backend may spend before it skips its remaining measurements (a GPU lease is short).
+  const budgetOf = (b: string) => Number(arg('--budget-s') ?? (quick ? 240 : b === 'wasm' ? 100 : 200));
+  // Whole-run deadline (a device command may run 10 min; a GPU lease has 15 min in all): a child
+  // past its share is killed, so the table always prints.
+  const deadline = Number(arg('--deadline-s') ?? 480);
+  const left = () => deadline - (performance.now() - t00) / 1000;
   const results: Record<string, BackendResult | undefined> = {};
   const t00 = performance.now();
-  for (const b of backends) {
+  const wantTorch = !process.argv.includes('--no-torch') && !!arg('--torch');
+  for (const [i, b] of backends.entries()) {
     process.stderr.write(`— tfjs ${b} —\n`);
+    const budget = budgetOf(b);
     const args = [...process.execArgv, process.argv[1], '--worker', b, '--budget-s', String(budget)];
     if (quick) args.push('--quick');
     const steps = arg('--steps');
     if (steps) args.push('--steps', steps);
-    const r = await runChild(process.execPath, args, budget * 2 + 120);
+    const reserve = (backends.length - 1 - i) * 60 + (wantTorch ? 90 : 0); // for the columns still to come
+    const r = await runChild(process.execPath, args, Math.max(30, Math.min(budget + 120, left() - reserve)));
     results[b] = r.result ? { ...(r.result as BackendResult), gpuPeakMiB: r.gpuPeakMiB } : { backend: b, train: [], error: r.error };
   }
   let torch: TorchResult;
@@ -388,7 +405,7 @@ async function orchestrate(): Promise<void> {
   else {
     process.stderr.write('— PyTorch —\n');
     const python = arg('--python') ?? process.env.PYTHON ?? 'python3';
-    const r = await runChild(python, [script, '--json', ...(quick ? ['--quick'] : [])], 600);
+    const r = await runChild(python, [script, '--json', ...(quick ? ['--quick'] : [])], Math.max(60, left()));
     torch = r.result ? { ...(r.result as TorchResult), gpuPeakMiB: r.gpuPeakMiB } : { error: r.error };
   }
   const table = renderTable(results, torch, quick);

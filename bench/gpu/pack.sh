@@ -5,8 +5,8 @@
 #   dawn.node.xz   Dawn's Node addon from the npm `webgpu` package (WebGPU on Vulkan)
 #   bench.mjs      esbuild bundle of bench/gpu/bench.ts (tfjs, tfjs-backend-webgpu and -wasm inside)
 #   wasm/          tfjs-backend-wasm's .wasm binaries (the wasm column)
-#   lib/           Vulkan loader (libvulkan1) and GL dispatch (libglvnd0) from Debian packages; run.sh
-#                  uses a library only where the target's ldconfig lacks it
+#   lib/           Vulkan loader (libvulkan1), GL dispatch (libglvnd0) and libstdc++ (libstdc++6: dawn.node
+#                  needs GLIBCXX_3.4.30) from Debian 12 packages; run.sh uses one only where the target lacks it
 #   manifest.txt   versions, sizes and checksums
 # Usage: bench/gpu/pack.sh [OUT_DIR]   (needs `npm ci` done; env XZ_THREADS, XZ_LEVEL)
 set -euo pipefail
@@ -32,9 +32,9 @@ NODE_BIN="$(readlink -f "$(command -v node)")"
   "--banner:js=import { createRequire as __bcr } from 'node:module'; import { fileURLToPath as __bfu } from 'node:url'; import { dirname as __bdn } from 'node:path'; const require = __bcr(import.meta.url); const __filename = __bfu(import.meta.url); const __dirname = __bdn(__filename);"
 cp "$ROOT"/node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm "$OUT/wasm/"
 
-# Vulkan loader + libGLdispatch (NVIDIA's Vulkan ICD, libGLX_nvidia, links it). Taken from the installed
-# Debian package when there is one (same bytes as the .deb), else `apt-get download` + dpkg-deb -x.
-for pkg in libvulkan1 libglvnd0; do
+# Vulkan loader, libGLdispatch (NVIDIA's Vulkan ICD, libGLX_nvidia, links it) and libstdc++. Taken from the
+# installed Debian package when there is one (same bytes as the .deb), else `apt-get download` + dpkg-deb -x.
+for pkg in libvulkan1 libglvnd0 libstdc++6; do
   files=""
   if dpkg-query -W -f='${Status}' "$pkg:amd64" 2>/dev/null | grep -q "ok installed"; then
     files="$(dpkg -L "$pkg:amd64" | grep -E '\.so[.0-9]*$' || true)"

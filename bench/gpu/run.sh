@@ -24,10 +24,15 @@ unxz_to "$PACK/dawn.node.xz" "$WORK/dawn.node"
 chmod +x "$WORK/node"
 
 # Carried libraries only where the system has none (a foreign copy must not shadow the driver's).
-have_lib() { ldconfig -p 2>/dev/null | grep -q "[[:space:]]$1 " || [ -e "/usr/lib/x86_64-linux-gnu/$1" ] || [ -e "/lib/x86_64-linux-gnu/$1" ]; }
-for so in libvulkan.so.1 libGLdispatch.so.0; do
+sys_lib() { ldconfig -p 2>/dev/null | awk -v n="$1" '$1 == n && /x86-64/ { print $NF; exit }'; }
+for so in libvulkan.so.1 libGLdispatch.so.0 libstdc++.so.6; do
   rm -f "$WORK/lib/$so"
-  if ! have_lib "$so" && [ -e "$PACK/lib/$so" ]; then cp -L "$PACK/lib/$so" "$WORK/lib/$so"; echo "run.sh: using the packed $so" >&2; fi
+  found="$(sys_lib "$so")"
+  [ -z "$found" ] && for d in /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu /usr/lib64; do [ -e "$d/$so" ] && found="$d/$so" && break; done
+  use=""
+  if [ -z "$found" ]; then use="not on this system"
+  elif [ "$so" = libstdc++.so.6 ] && ! grep -qa GLIBCXX_3.4.30 "$found"; then use="$found lacks GLIBCXX_3.4.30 (dawn.node needs it)"; fi
+  if [ -n "$use" ] && [ -e "$PACK/lib/$so" ]; then cp -L "$PACK/lib/$so" "$WORK/lib/$so"; echo "run.sh: using the packed $so ($use)" >&2; fi
 done
 LIBS="$WORK/lib"
 for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do [ -d "$d" ] && LIBS="$LIBS:$d"; done
@@ -39,6 +44,16 @@ if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
            /usr/share/vulkan/icd.d/nvidia_icd.x86_64.json /etc/vulkan/icd.d/nvidia_icd.x86_64.json; do
     if [ -f "$f" ]; then export VK_DRIVER_FILES="$f" VK_ICD_FILENAMES="$f"; break; fi
   done
+  if [ -z "${VK_DRIVER_FILES:-}" ]; then # driver library without its manifest (containers): write one
+    for d in $(ldconfig -p 2>/dev/null | awk '$1 == "libGLX_nvidia.so.0" { print $NF }') /usr/local/nvidia/lib64/libGLX_nvidia.so.0; do
+      if [ -e "$d" ]; then
+        printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' "$d" >"$WORK/nvidia_icd.json"
+        export VK_DRIVER_FILES="$WORK/nvidia_icd.json" VK_ICD_FILENAMES="$WORK/nvidia_icd.json"
+        echo "run.sh: no nvidia_icd.json found; wrote one for $d" >&2
+        break
+      fi
+    done
+  fi
   if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
     export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json VK_DRIVER_FILES=/usr/lib/chromium/vk_swiftshader_icd.json
     echo "run.sh: no NVIDIA Vulkan driver found; using SwiftShader (software): webgpu numbers are not GPU numbers" >&2
