@@ -102,8 +102,8 @@ export function missingModelError(ref: ParsedRef, sets: ModelSet[]): BacklitErro
   const sameName = sets.find((s) => s.kind === ref.kind && s.name === ref.name);
   const fix =
     ref.kind === 'clip'
-      ? `add it on the Encoder node: "CLIP folder…" (a folder with config.json, model.safetensors and tokenizer.json) or "CLIP files…" (pick those files together); it must have sha256 ${ref.hash}…. The Models panel lists what this browser holds.`
-      : `add it on the Enhance node: drop the file on it or use "Weights…" (.pth, .safetensors, or model.json with weights.bin); it must have sha256 ${ref.hash}…. The Models panel lists what this browser holds.`;
+      ? `add it on the Encoder node: "CLIP folder…" (a folder with config.json, model.safetensors and tokenizer.json) or "CLIP files…" (pick those files together); its sha256 starts with ${ref.hash}. The Models panel lists what this browser holds.`
+      : `add it on the Enhance node: drop the file on it or use "Weights…" (.pth, .safetensors, or model.json with weights.bin); its sha256 starts with ${ref.hash}. The Models panel lists what this browser holds.`;
   return new BacklitError({
     code: 'node-failed',
     field,
@@ -124,7 +124,8 @@ export async function readStoredModelFile(source: string, file: string): Promise
   }
   const sets = await listModelSets();
   const set = findSet(sets, ref);
-  if (!set) throw missingModelError(ref, sets);
+  // Name the file itself for single-file weights (the reference's folder part carries only the set name).
+  if (!set) throw missingModelError(ref.kind === 'enhancer' && /\.(pth|pt|safetensors)$/i.test(file) ? { ...ref, file } : ref, sets);
   let entry = set.files.find((f) => f.name === file);
   // A tfjs export's weights may be named after its manifest (group1-shard1of1.bin); Enhance asks for weights.bin.
   if (!entry && file === 'weights.bin' && set.format === 'tfjs') {
