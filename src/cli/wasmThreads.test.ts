@@ -1,4 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -62,6 +65,32 @@ describe('threaded tfjs-backend-wasm in Node', () => {
     await tf.setBackend('wasm');
     expect(wasmThreadsInUse()).toBe(1);
   });
+
+  it('a Node process using 2 threads exits by itself when its work is done (pool workers do not hold it)', () => {
+    const mod = path.join(path.dirname(fileURLToPath(import.meta.url)), 'wasmThreads.ts');
+    const repo = path.resolve(path.dirname(mod), '../..');
+    // Inside the repo (node_modules/.cache is git-ignored) so the script's bare imports resolve.
+    mkdirSync(path.join(repo, 'node_modules/.cache'), { recursive: true });
+    const dir = mkdtempSync(path.join(repo, 'node_modules/.cache/backlit-threads-exit-'));
+    const script = path.join(dir, 'exit.mts');
+    writeFileSync(script, [
+      "import * as tf from '@tensorflow/tfjs';",
+      "import '@tensorflow/tfjs-backend-wasm';",
+      `import { configureWasmThreads, wasmThreadsInUse } from ${JSON.stringify(mod)};`,
+      'configureWasmThreads(2);',
+      "await tf.setBackend('wasm');",
+      "tf.conv2d(tf.ones([1, 32, 32, 8]) as tf.Tensor4D, tf.ones([3, 3, 8, 8]) as tf.Tensor4D, 1, 'same').dataSync();",
+      "console.log('threads', wasmThreadsInUse());",
+    ].join('\n'));
+    try {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', script], { cwd: repo, encoding: 'utf8', timeout: 90_000 });
+      expect(r.signal, 'the process had to be killed: something keeps the event loop alive').toBeNull();
+      expect(r.status, r.stderr.slice(-500)).toBe(0);
+      expect(r.stdout.trim()).toBe('threads 2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('refuses a nonsense thread count with the flag name', () => {
     expect(() => configureWasmThreads(0)).toThrow(/--threads/);

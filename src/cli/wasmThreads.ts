@@ -76,6 +76,7 @@ export async function pthreadWorkerFile(): Promise<string> {
 }
 
 interface EmscriptenModule {
+  PThread?: { runningWorkers: Array<{ unref?: () => void }> };
   cwrap(name: string, ret: string | null, args: string[]): (...a: number[]) => number;
   tfjs?: Record<string, unknown>;
 }
@@ -153,7 +154,14 @@ export function configureWasmThreads(threads: number = availableCores()): number
   setThreadsCount(n);
   if (n === 1 && registeredThreads === null) return n; // stock tfjs registration is already single-threaded
   if (tf.findBackend('wasm') || tf.findBackendFactory('wasm')) tf.removeBackend('wasm');
-  tf.registerBackend('wasm', async () => new BackendWasm((await initThreaded(n)) as never), WASM_PRIORITY);
+  tf.registerBackend('wasm', async () => {
+    const module = await initThreaded(n);
+    const backend = new BackendWasm(module as never); // creates XNNPACK's pool: n − 1 pthreads
+    // Emscripten ref()s the worker of every running pthread, and XNNPACK's pool threads run for
+    // the module's lifetime, so a CLI would never exit. They only serve the main thread: unref.
+    for (const w of module.PThread?.runningWorkers ?? []) w.unref?.();
+    return backend;
+  }, WASM_PRIORITY);
   registeredThreads = n;
   return n;
 }
