@@ -147,18 +147,25 @@ export function ssimLoss(a: tf.Tensor4D, b: tf.Tensor4D): tf.Scalar {
 }
 
 /**
- * Highlight guard (not in the papers; off unless asked for): penalises pixels the enhancer pushes
- * past `threshold` that were below it in the input. With I_out = clamp(I/L, 0, 1) a pixel clips when
- * I > threshold·L, so the penalty is mean over pixels of max_c relu(I_c − threshold·L_c) where
- * max_c I < threshold: linear in L with a bounded gradient (a penalty on I/L itself explodes where L
- * is small and can kick the network into an all-black state), and it acts before the clamp, which
- * passes no gradient from a clipped pixel, so neither the guidance nor the identity loss could pull a
- * blown highlight back.
+ * Highlight guard (not in the papers; off unless asked for). Two hinge terms on the illumination map
+ * L, where I_out = clamp(I/L, 0, 1), averaged over pixels:
+ *   clip:     max_c relu(I_c − threshold·L_c) where max_c I < threshold — the pixel would be pushed
+ *             past `threshold` (newly clipped);
+ *   preserve: s(Y) · relu(1 − mean_c L_c), s(Y) = clamp((Y − 0.7)/0.2, 0, 1) — already-bright pixels
+ *             (luma Y ≥ 0.7, fully from 0.9) are not brightened at all, so a near-white sky keeps its
+ *             margin at full resolution too.
+ * Both are linear in L with bounded gradients (a penalty on I/L itself explodes where L is small and
+ * kicked a probe run into an all-black state), and they act before the clamp, which passes no
+ * gradient from a clipped pixel: neither the guidance nor the identity loss can pull a blown
+ * highlight back.
  */
 export function highlightGuardLoss(input: tf.Tensor4D, L: tf.Tensor4D, threshold = 0.98): tf.Scalar {
   return tf.tidy(() => {
     const excess = tf.max(tf.relu(tf.sub(input, tf.mul(L, threshold))), -1);
     const wasBelow = tf.cast(tf.less(tf.max(input, -1), threshold), 'float32');
-    return tf.mean(tf.mul(excess, wasBelow)) as tf.Scalar;
+    const luma = tf.sum(tf.mul(input, tf.tensor1d([0.299, 0.587, 0.114])), -1);
+    const bright = tf.clipByValue(tf.div(tf.sub(luma, 0.7), 0.2), 0, 1);
+    const brightening = tf.relu(tf.sub(1, tf.mean(L, -1)));
+    return tf.add(tf.mean(tf.mul(excess, wasBelow)), tf.mean(tf.mul(bright, brightening))) as tf.Scalar;
   });
 }
