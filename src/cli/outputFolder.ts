@@ -30,6 +30,8 @@ export class OutputFolder {
     }
     const target = path.resolve(root, folder, name);
     if (!inside(root, target) || (target === root && name !== '')) throw outside(folder, name, target, root, 'leaves');
+    const last = name.split('/').at(-1);
+    if (name !== '' && (last === '' || last === '.' || last === '..')) throw badName(folder, name, 'does not end in a file name');
     if (opts.create) await fs.mkdir(root, { recursive: true });
     const realRoot = await fs.realpath(root).catch(() => root);
     // The deepest folder that exists already decides where new folders would really be made.
@@ -38,6 +40,7 @@ export class OutputFolder {
     const real = await fs.realpath(existing).catch(() => existing);
     if (!inside(realRoot, real)) throw outside(folder, name, real, realRoot, 'follows a symlink out of');
     const stat = await fs.lstat(target).catch(() => undefined);
+    if (name !== '' && stat?.isDirectory()) throw badName(folder, name, 'is an existing folder, not a file');
     if (stat?.isSymbolicLink()) {
       const to = await fs.realpath(target).catch(() => undefined);
       if (!to || !inside(realRoot, to)) throw outside(folder, name, to ?? target, realRoot, 'is a symlink out of');
@@ -52,8 +55,10 @@ export class OutputFolder {
   }
 
   async read(folder: string, name: string): Promise<Uint8Array | undefined> {
-    const p = await this.confine(folder, name, { create: false });
-    return (await isFile(p)) ? new Uint8Array(await fs.readFile(p)) : undefined;
+    return fsErrors(folder, name, 'read', async () => {
+      const p = await this.confine(folder, name, { create: false });
+      return (await isFile(p)) ? new Uint8Array(await fs.readFile(p)) : undefined;
+    });
   }
 
   /** One file; a free name (`a-1.png`, …) is claimed unless `overwrite`. */
@@ -69,6 +74,10 @@ export class OutputFolder {
    * with a "/" names a folder part (`-tfjs/model.json`): that folder is claimed by creating it.
    */
   async writeGroup(folder: string, stem: string, files: FileGroupEntry[], opts: { overwrite: boolean }): Promise<WrittenFile[]> {
+    return fsErrors(folder, `${stem}${files[0]?.rest ?? ''}`, 'write', () => this.writeGroupUnwrapped(folder, stem, files, opts));
+  }
+
+  private async writeGroupUnwrapped(folder: string, stem: string, files: FileGroupEntry[], opts: { overwrite: boolean }): Promise<WrittenFile[]> {
     await this.base(folder);
     for (let i = 0; i < 10_000; i++) {
       const s = i === 0 ? stem : `${stem}-${i}`;
@@ -127,6 +136,22 @@ function outside(folder: string, name: string, resolved: string, root: string, h
     message: `The output path "${cut([folder, name].filter(Boolean).join('/'), 160)}" ${how} the output folder (${cut(resolved, 160)} is not inside ${cut(root, 160)}).`,
     fix: 'use a relative sub-folder and plain file names (no "..", no leading "/"), and no symlinks in the output folder that point elsewhere.',
   });
+}
+
+/** File-system failures (a path part that is a file, no permission, disk full) as messages that name the path. */
+async function fsErrors<T>(folder: string, name: string, verb: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof BacklitError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    const why: Record<string, string> = { ENOTDIR: 'a part of the path is a file, not a folder', EISDIR: 'it is a folder', EACCES: 'permission denied', EPERM: 'permission denied', ENOSPC: 'the disk is full', EROFS: 'the file system is read-only', ENAMETOOLONG: 'the name is too long', EEXIST: 'it exists' };
+    throw new BacklitError({
+      code: 'output-exists',
+      message: `Could not ${verb} the output "${cut([folder, name].filter(Boolean).join('/'), 160)}" (${e.code ? `${e.code}: ${why[e.code] ?? 'file system error'}` : 'file system error'}).`,
+      fix: 'choose another output folder or file name, or check the permissions and free space of the output folder.',
+    });
+  }
 }
 
 function badName(folder: string, name: string, why: string): BacklitError {

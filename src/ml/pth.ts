@@ -123,16 +123,23 @@ function unpickle(pkl: Uint8Array, limits: PthLimits, storageSizes: (key: string
   const u8 = (op: string) => { need(1, op); return pkl[pos++]; };
   const u16 = (op: string) => { need(2, op); const v = view.getUint16(pos, true); pos += 2; return v; };
   const u32 = (op: string) => { need(4, op); const v = view.getUint32(pos, true); pos += 4; return v; };
+  const utf8 = (bytes: Uint8Array, op: string) => {
+    try {
+      return dec.decode(bytes);
+    } catch {
+      throw new PthError(`malformed pickle: ${op} at byte ${pos - 1} holds invalid UTF-8; the file is corrupt.`);
+    }
+  };
   const str = (n: number, op: string) => {
     need(n, op);
-    const s = dec.decode(pkl.subarray(pos, pos + n));
+    const s = utf8(pkl.subarray(pos, pos + n), op);
     pos += n;
     return s;
   };
   const line = (op: string) => {
     const end = pkl.indexOf(0x0a, pos);
     if (end < 0 || end - pos > 256) throw new PthError(`malformed pickle: ${op} at byte ${pos - 1} has no short newline-terminated argument.`);
-    const s = dec.decode(pkl.subarray(pos, end));
+    const s = utf8(pkl.subarray(pos, end), op);
     pos = end + 1;
     return s;
   };
