@@ -10,7 +10,7 @@ import { registerWasmTrainingKernels } from '../kernels/wasmTraining';
 import { sharedDataDir, useTestBackend } from '../testing';
 import {
   clipPromptLoss, encoderIdentityLoss, identityLoss, l1Loss, marginHinge, negativeScore, promptInitLoss, raveLoss,
-  reconstructionLoss, ssimIndex, ssimLoss,
+  reconstructionLoss, ssimIndex, ssimLoss, highlightGuardLoss,
 } from './index';
 
 beforeAll(async () => {
@@ -163,5 +163,29 @@ describe('pixel losses', () => {
     for (let i = 0; i < 3; i++) tf.tidy(() => { tf.grad((x) => tf.add(ssimLoss(x as tf.Tensor4D, b), l1Loss(x, b)))(a).dataSync(); });
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose([a, b]);
+  });
+});
+
+describe('highlightGuardLoss (not in the papers)', () => {
+  const img = (v: number[]) => tf.tensor4d(v.flatMap((x) => [x, x, x]), [1, 1, v.length, 3]);
+  it('hand-computed: newly clipped pixels cost I − 0.98·L, bright pixels cost s(Y)·(1 − L); nothing when L ≥ 1', () => {
+    // pixels (gray): 0.5 with L 0.4 (clips: 0.5 − 0.392 = 0.108), 0.8 with L 0.9 (bright s = 0.5: 0.5·0.1 = 0.05;
+    // 0.8 < 0.882 → no clip term), 0.99 with L 0.5 (already ≥ 0.98: no clip term; s = 1: 0.5), 0.2 with L 1.
+    const input = img([0.5, 0.8, 0.99, 0.2]);
+    const L = img([0.4, 0.9, 0.5, 1]);
+    const v = highlightGuardLoss(input, L);
+    expect(v.dataSync()[0]).toBeCloseTo((0.108 + 0.05 + 0.5) / 4, 5);
+    const none = highlightGuardLoss(input, img([1, 1, 1.2, 1]));
+    expect(none.dataSync()[0]).toBeCloseTo(0, 7);
+    tf.dispose([input, L, v, none]);
+  });
+  it('has a bounded gradient w.r.t. L even where L → 0 (no blow-up like I/L)', () => {
+    const input = img([0.5, 0.3]);
+    const L = img([1e-6, 0.2]);
+    const g = tf.grad((l: tf.Tensor4D) => highlightGuardLoss(input, l))(L);
+    const max = tf.max(tf.abs(g)).dataSync()[0];
+    expect(max).toBeGreaterThan(0);
+    expect(max).toBeLessThanOrEqual(0.98 / 2 + 1e-6);
+    tf.dispose([input, L, g]);
   });
 });

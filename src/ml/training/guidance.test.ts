@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useTestBackend } from '../testing';
-import { promptGuidance, residualGuidance } from './guidance';
+import { projections, promptGuidance, quantileOf, residualGuidance, residualTarget } from './guidance';
 
 beforeAll(async () => {
   await useTestBackend('wasm');
@@ -95,5 +95,32 @@ describe('promptGuidance (CLIP-LIT / latent): L = mean_batch softmax(100·cos(e,
     const emb = tf.tensor2d([[0, 0.6, 0.8]]);
     expect(value(promptGuidance(prompts, 'clip:x', 'text').loss(emb))[0]).toBeCloseTo(expected[2], 5);
     tf.dispose([prompts, emb]);
+  });
+});
+
+describe('residual guidance in units of the gap; targets (issue 12)', () => {
+  it('gap g divides the loss by g²: a backlit image at thr − g costs 1', () => {
+    const r = tf.tensor1d([1, 0, 0]);
+    const emb = tf.tensor2d([[0.2, 0.98, 0]]); // <e, r> = 0.2
+    const raw = residualGuidance(r, 0.7, 'test:v1');
+    const scaled = residualGuidance(r, 0.7, 'test:v1', 0.5);
+    expect(value(raw.loss(emb))[0]).toBeCloseTo(0.25, 6);
+    expect(value(scaled.loss(emb))[0]).toBeCloseTo(1, 5);
+    expect(scaled.label).toContain('gap 0.5000');
+    tf.dispose([r, emb]);
+  });
+
+  it('residualTarget: paper <v_pos, r>, mean-projection <mean E, r>, quantile of the rows; falls back to paper without data', () => {
+    const r = [0, 1];
+    const vPos = [0.6, 0.8];
+    const rows = Float32Array.from([1, 0, 0, 1, 0.6, 0.8]); // projections 0, 1, 0.8
+    const meanPos = Float32Array.from([1.6 / 3, 1.8 / 3]);
+    expect(residualTarget(r, vPos, { mode: 'paper', quantile: 0.5, meanPos }).thr).toBeCloseTo(0.8, 6);
+    expect(residualTarget(r, vPos, { mode: 'mean-projection', quantile: 0.5, meanPos }).thr).toBeCloseTo(0.6, 6);
+    expect(residualTarget(r, vPos, { mode: 'quantile', quantile: 0.5, wellLitRows: rows })).toEqual({ thr: expect.closeTo(0.8, 6), mode: 'quantile' });
+    expect(residualTarget(r, vPos, { mode: 'quantile', quantile: 0.25, wellLitRows: rows }).thr).toBeCloseTo(0.4, 6); // numpy: 0 + 0.5·(0.8 − 0)
+    expect(residualTarget(r, vPos, { mode: 'mean-projection', quantile: 0.5 })).toEqual({ thr: expect.closeTo(0.8, 6), mode: 'paper' });
+    expect(quantileOf([3, 1, 2], 1)).toBe(3);
+    expect(projections(rows, r)).toEqual([0, 1, expect.closeTo(0.8, 6)]);
   });
 });
