@@ -28,7 +28,8 @@ const program = new Command();
 program
   .name('backlit')
   .description('Run and inspect Backlit Studio graphs headlessly (the same engine as the editor).')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride(usageExit);
 
 program
   .command('run')
@@ -281,3 +282,8 @@ program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`error: ${(err as Error).message}\n`);
   process.exit(1);
 });
+
+/** Usage errors (missing argument, unknown option, bad --backend choice) exit 2 as the README says; --help and --version exit 0. */
+function usageExit(err: { exitCode: number }): never {
+  process.exit(err.exitCode === 0 ? 0 : 2);
+}
