@@ -198,4 +198,38 @@ describe('models in the browser', () => {
     expect(maxDiff((await browserOutput(page)).rgba, cli.data)).toBeLessThanOrEqual(1);
     await context.close();
   });
+
+  it('a CLIP folder picked on the Encoder is stored as one model (config.json + model.safetensors) and encodes', async () => {
+    const g = {
+      format: 'backlit-graph',
+      version: 1,
+      meta: { name: 'clip folder e2e' },
+      nodes: [
+        { id: 'load', type: 'image-loader', params: { source: 'samples/well-lit/skimage_*', maxSide: 64 }, position: { x: 0, y: 0 } },
+        { id: 'encoder', type: 'encoder', params: { model: 'stats' }, position: { x: 0, y: 360 } },
+        { id: 'encode', type: 'encode-images', params: {}, position: { x: 400, y: 100 } },
+      ],
+      edges: [
+        { from: { node: 'load', port: 'images' }, to: { node: 'encode', port: 'images' } },
+        { from: { node: 'encoder', port: 'encoder' }, to: { node: 'encode', port: 'encoder' } },
+      ],
+    };
+    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${baseUrl}?backend=wasm#graph=${LZString.compressToEncodedURIComponent(JSON.stringify(g))}`);
+    await page.getByTestId('backend').filter({ hasText: 'backend: wasm' }).waitFor({ timeout: 60_000 });
+    // The directory picker (webkitdirectory): the folder also holds SOURCE.md, which is left out.
+    await page.getByTestId('model-folder-encoder').setInputFiles('public/models/tiny-clip');
+    const source = () => page.evaluate(() => String((JSON.parse(localStorage.getItem('backlit-studio:autosave') ?? '{}') as { nodes?: Array<{ id: string; params: Record<string, unknown> }> }).nodes?.find((n) => n.id === 'encoder')?.params.source ?? ''));
+    await expect.poll(source, { timeout: 30_000 }).toMatch(/^model:clip\/tiny-clip@[0-9a-f]{16}$/);
+    expect(await runAndWait(page, 'encode')).toMatch(/^done/);
+    await page.getByTestId('models-toggle').click();
+    const row = (await page.getByTestId('model-row-tiny-clip').textContent()) ?? '';
+    expect(row).toContain('config.json, model.safetensors');
+    expect(row).toContain('CLIP');
+    expect(row).toContain('folder picker');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });
