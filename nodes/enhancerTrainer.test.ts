@@ -162,15 +162,17 @@ describe('enhancer-trainer through the executor: checkpoints, resume, fresh star
     expect(third.logs.join('\n')).toMatch(/ck\.safetensors belongs to a different run; kept it as ck\.safetensors\.prev and started fresh/);
     expect(Buffer.from(host.written.get('ck.safetensors.prev')!).equals(Buffer.from(before))).toBe(true);
     expect(host.writes.map((w) => [w.name, w.overwrite, w.step])).toEqual([
-      ['ck.safetensors.prev', true, 6],
+      ['ck.safetensors.prev', false, 6], // never over an older copy (issue 15)
       ['ck.safetensors', true, 2],
     ]);
 
-    // Run 4: resume = false never resumes, even its own checkpoint; the previous one is kept again.
+    // Run 4: resume = false never resumes, even its own checkpoint; the previous one is kept again,
+    // beside the first copy instead of over it (issue 15: the third run used to lose the first checkpoint).
     const fourth = await run(ex, trainingGraph({ iterations: 2, lr: 3e-4, checkpoint: 'ck.safetensors', checkpointEvery: 2, resume: false }));
     expect(fourth.report!.rows[0]).toMatchObject({ resumedFrom: 0 });
-    expect(fourth.logs.join('\n')).toMatch(/ck\.safetensors exists; kept it as ck\.safetensors\.prev/);
-    expect(stateOf(host.written.get('ck.safetensors.prev')!)!.step).toBe(2);
+    expect(fourth.logs.join('\n')).toMatch(/ck\.safetensors exists; kept it as ck\.safetensors-1\.prev/);
+    expect(stateOf(host.written.get('ck.safetensors-1.prev')!)!.step).toBe(2);
+    expect(Buffer.from(host.written.get('ck.safetensors.prev')!).equals(Buffer.from(before))).toBe(true);
     ex.dispose();
   });
 });
@@ -183,7 +185,7 @@ describe('enhancer-trainer: export and load back', () => {
     expect(first.summary.ok, JSON.stringify(first.summary)).toBe(true);
     expect(Object.keys(first.report!.rows[0])).toContain('pixel');
     expect(Number.isFinite(first.report!.rows[0].pixel as number)).toBe(true);
-    expect(first.report!.rows.slice(1).map((r) => r.name)).toEqual(['mynet.safetensors', 'model.json', 'weights.bin']);
+    expect(first.report!.rows.slice(1).map((r) => r.name)).toEqual(['mynet.safetensors', 'mynet-tfjs/model.json', 'mynet-tfjs/weights.bin']);
     expect([...host.written.keys()].sort()).toEqual(['mynet-tfjs/model.json', 'mynet-tfjs/weights.bin', 'mynet.safetensors']);
     expect(stateOf(host.written.get('mynet.safetensors')!)).toBeUndefined(); // weights only
     const wired = (ex.outputsOf('enh')!.images as ImageBatchValue).images.map((im) => ({ name: im.name, data: Array.from(im.tensor.dataSync()) }));
