@@ -59,6 +59,20 @@ async function wireMiddle(page: Page, edgeId: string): Promise<{ x: number; y: n
   });
 }
 
+/** A point on the empty canvas: no node, minimap or controls under it. */
+async function emptySpot(page: Page): Promise<{ x: number; y: number }> {
+  return page.evaluate(() => {
+    const pane = document.querySelector('.react-flow__pane')!.getBoundingClientRect();
+    for (let y = pane.top + 30; y < pane.bottom - 30; y += 40) {
+      for (let x = pane.left + 90; x < pane.right - 240; x += 40) {
+        const under = document.elementFromPoint(x, y);
+        if (under?.classList.contains('react-flow__pane')) return { x, y };
+      }
+    }
+    throw new Error('no empty spot on the canvas');
+  });
+}
+
 async function zoom(page: Page): Promise<number> {
   return page.locator('.react-flow__viewport').evaluate((el) => new DOMMatrixReadOnly(getComputedStyle(el).transform).a);
 }
@@ -380,19 +394,21 @@ describe('editor, second pass: additions', () => {
     await expect.poll(() => edgeIds(page)).toEqual(['brighten.images->synthetic-backlight-1.images', 'load.images->brighten.images', 'synthetic-backlight-1.images->save.images']);
 
     // Canvas menu: add by category, arrange, paste.
-    const pane = (await page.locator('.react-flow__pane').boundingBox())!;
-    await page.mouse.click(pane.x + 100, pane.y + 30, { button: 'right' });
+    const first = await emptySpot(page);
+    await page.mouse.click(first.x, first.y, { button: 'right' });
     await page.getByTestId('menu-add-node').hover();
     await page.getByTestId('menu-category-Image').hover();
     await screenshot(page, 'editor2-canvas-menu');
     await page.getByTestId('menu-add-exposure').click();
     await expect.poll(() => nodeIds(page)).toContain('exposure-1');
-    await page.mouse.click(pane.x + 100, pane.y + 30, { button: 'right' });
+    let spot = await emptySpot(page);
+    await page.mouse.click(spot.x, spot.y, { button: 'right' });
     await page.getByTestId('menu-arrange').click();
     await expect.poll(async () => overlaps(await nodeBoxes(page))).toEqual([]);
     await page.locator('[data-testid="node-load"] .node-header').click();
     await page.keyboard.press('Control+c');
-    await page.mouse.click(pane.x + 300, pane.y + 30, { button: 'right' });
+    spot = await emptySpot(page);
+    await page.mouse.click(spot.x, spot.y, { button: 'right' });
     await page.getByTestId('menu-paste').click();
     await expect.poll(() => nodeIds(page)).toContain('load-1');
     expect(errors).toEqual([]);
@@ -469,6 +485,34 @@ describe('editor, second pass: additions', () => {
     }, bytes);
     await expect.poll(() => nodeIds(page)).toEqual(['png-load', 'png-brighten', 'png-save']);
     expect(await page.getByTestId('graph-name').inputValue()).toBe('From a PNG');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('run queue and history: runs asked for during a run queue with the graph as it was, a queued one can be cancelled, a past run is reopened', async () => {
+    const { page, context, errors } = await open();
+    await page.getByTestId('run').click();
+    await expect.poll(() => page.getByTestId('status-train').textContent(), { timeout: 120_000 }).toMatch(/^running/);
+    // Change a param while training runs, and queue a run with that change.
+    await page.locator('[data-testid="node-save"] .node-header').click();
+    await page.getByTestId('param-folder').fill('enhanced2');
+    await page.getByTestId('param-folder').blur();
+    await page.getByTestId('queue-run').click();
+    await page.getByTestId('queue-run').click();
+    await page.getByTestId('history').click();
+    await expect.poll(() => page.getByTestId('run-status-2').textContent()).toBe('queued');
+    await page.getByTestId('run-cancel-3').click();
+    expect(await page.getByTestId('run-status-3').textContent()).toBe('cancelled');
+    expect(await page.getByTestId('run-2').textContent()).toContain('save.folder: "enhanced" → "enhanced2"');
+    await screenshot(page, 'editor2-run-queue');
+    await expect.poll(() => page.getByTestId('run-status-1').textContent(), { timeout: 240_000 }).toBe('done');
+    await expect.poll(() => page.getByTestId('run-status-2').textContent(), { timeout: 120_000 }).toBe('done');
+    // Run 2 reused the trained enhancer (cached); reopening run 1 shows it as trained in that run.
+    expect(await page.getByTestId('status-train').textContent()).toMatch(/^cached/);
+    await page.getByTestId('run-show-1').click();
+    expect(await page.getByTestId('status-train').textContent()).toMatch(/^done/);
+    expect(await page.getByTestId('run-status-3').textContent()).toBe('cancelled');
+    await screenshot(page, 'editor2-run-history');
     expect(errors).toEqual([]);
     await context.close();
   });

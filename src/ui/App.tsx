@@ -14,6 +14,7 @@ import { registry } from '../worker/nodes';
 import { PORT_KINDS, checkConnection, type AnyNodeDefinition } from '../engine';
 import { ContextMenu, type MenuItem } from './components/ContextMenu';
 import { NodeHelp } from './components/NodeHelp';
+import { RunHistory } from './components/RunHistory';
 import { graphFromPng } from '../engine/schema/pngWorkflow';
 import type { EditorNode } from './graphConvert';
 import { HelpPanel } from './components/HelpPanel';
@@ -323,6 +324,7 @@ export function App() {
   const flowRef = useRef<ReturnType<typeof useReactFlow> | null>(null);
   const [help, setHelp] = useState(false);
   const [nodeHelp, setNodeHelp] = useState<string>();
+  const [history, setHistory] = useState(false);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const target = e.target as HTMLElement;
@@ -344,11 +346,11 @@ export function App() {
   return (
     <ReactFlowProvider>
       <div className="app">
-        <Toolbar />
+        <Toolbar onToggleHistory={() => setHistory((h) => !h)} historyOpen={history} />
         <div className="main">
           <PaletteWithPlacement flowRef={flowRef} />
           <Canvas onHelp={setNodeHelp} />
-          <ParamsPanel />
+          {history ? <RunHistory onClose={() => setHistory(false)} /> : <ParamsPanel />}
         </div>
         <Toasts />
         {help && <HelpPanel onClose={() => setHelp(false)} />}

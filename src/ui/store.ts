@@ -16,6 +16,7 @@ import { registry } from '../worker/nodes';
 import type { BackendReport } from '../worker/pickBackend';
 import type { BackendChange, MemoryInfo } from '../worker/worker';
 import { layeredLayout, overlapping } from './layout';
+import { describeChanges, type RunRecord } from './runHistory';
 import { annotationNode, edgeId, fromFlowEdge, fromGraph, toGraph, type AnnotationKind, type EditorNode } from './graphConvert';
 import { worker } from './workerClient';
 import type { CompareRequest } from './components/CompareViewer';
@@ -87,8 +88,17 @@ interface EditorState {
   resetViewRequest: number;
   newGraph(): void;
   graph(): Graph;
+  /** Runs now, or queues behind the run in progress (with the graph as it is now). */
   run(targets?: string[]): Promise<void>;
+  /** Cancels the run in progress (queued runs stay queued). */
   cancel(): void;
+  /** Run queue and history, oldest first. */
+  runs: RunRecord[];
+  cancelQueued(id: number): void;
+  /** Shows a past run's results on the nodes (statuses, previews, logs). */
+  showRun(id: number): void;
+  /** The run whose results the nodes show. */
+  shownRunId?: number;
   initBackend(): Promise<void>;
   toast(kind: Toast['kind'], text: string, nodeId?: string): void;
   /** The node whose title is being edited in place (context menu → Rename). */
@@ -151,6 +161,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   edges: [],
   meta: { name: 'Untitled' },
   running: false,
+  runs: [],
   waitingForBackend: false,
   fitRequest: 0,
   arrangeRequest: 0,
@@ -326,33 +337,24 @@ export const useEditor = create<EditorState>()((set, get) => ({
   },
 
   async run(targets) {
-    if (get().running) return;
-    set({ running: true });
-    try {
-      // Asked for during start-up: wait for the backend being measured (the toolbar says so).
-      if (!get().backend) {
-        set({ waitingForBackend: true });
-        await (backendStarting ?? get().initBackend());
-        set({ waitingForBackend: false });
-        if (!get().backend) {
-          get().toast('error', `Run not started: no backend (${get().backendError ?? 'unknown reason'}). Reload the page, or force one with ?backend=wasm.`);
-          return;
-        }
-      }
-      const graph = get().graph();
-      await worker.run(
-        graph,
-        { targets },
-        Comlink.proxy((events: ExecutorEvent[], memory?: MemoryInfo) => {
-          applyEvents(events);
-          if (memory) set({ memory });
-        }),
-      );
-    } catch (err) {
-      get().toast('error', `Run failed: ${(err as Error).message}`);
-    } finally {
-      set({ running: false, waitingForBackend: false });
+    const graph = get().graph();
+    const previous = get().runs[get().runs.length - 1]?.graph;
+    const record: RunRecord = { id: ++runSeq, status: 'queued', targets, graph, queuedAt: Date.now(), changes: describeChanges(previous, graph) };
+    set((s) => ({ runs: [...s.runs.slice(-(MAX_RUNS - 1)), record] }));
+    if (get().running) {
+      get().toast('info', `Run #${record.id} queued (${get().runs.filter((r) => r.status === 'queued').length} waiting).`);
+      return;
     }
+    await drainQueue();
+  },
+
+  cancelQueued(id) {
+    updateRun(id, (r) => (r.status === 'queued' ? { ...r, status: 'cancelled' } : r));
+  },
+
+  showRun(id) {
+    const r = get().runs.find((x) => x.id === id);
+    if (r?.runState) set({ runState: r.runState, views: r.views ?? {}, shownRunId: id });
   },
 
   cancel() {
@@ -479,6 +481,54 @@ export const useEditor = create<EditorState>()((set, get) => ({
     set((s) => ({ future: s.future.slice(1), past: [...s.past, current] }));
   },
 }));
+
+
+const MAX_RUNS = 50;
+let runSeq = 0;
+
+function updateRun(id: number, change: (r: RunRecord) => RunRecord) {
+  useEditor.setState((s) => ({ runs: s.runs.map((r) => (r.id === id ? change(r) : r)) }));
+}
+
+/** Runs queued records one after another until none is left. */
+async function drainQueue(): Promise<void> {
+  const get = useEditor.getState;
+  const set = useEditor.setState;
+  for (let next = get().runs.find((r) => r.status === 'queued'); next; next = get().runs.find((r) => r.status === 'queued')) {
+    const record = next;
+    const startedAt = Date.now();
+    updateRun(record.id, (r) => ({ ...r, status: 'running', startedAt }));
+    set({ running: true, shownRunId: record.id });
+    let status: RunRecord['status'] = 'error';
+    try {
+      // Asked for during start-up: wait for the backend being measured (the toolbar says so).
+      if (!get().backend) {
+        set({ waitingForBackend: true });
+        await (backendStarting ?? get().initBackend());
+        set({ waitingForBackend: false });
+        if (!get().backend) {
+          get().toast('error', `Run not started: no backend (${get().backendError ?? 'unknown reason'}). Reload the page, or force one with ?backend=wasm.`);
+          return;
+        }
+      }
+      const summary = await worker.run(
+        record.graph,
+        { targets: record.targets },
+        Comlink.proxy((events: ExecutorEvent[], memory?: MemoryInfo) => {
+          applyEvents(events);
+          if (memory) set({ memory });
+        }),
+      );
+      status = summary.cancelled ? 'cancelled' : summary.ok ? 'done' : 'error';
+    } catch (err) {
+      get().toast('error', `Run failed: ${(err as Error).message}`);
+    } finally {
+      const failed = Object.entries(get().runState).filter(([, r]) => r.status === 'error').map(([id]) => id);
+      updateRun(record.id, (r) => ({ ...r, status, elapsedMs: Date.now() - startedAt, runState: get().runState, views: get().views, failed }));
+      set({ running: false, waitingForBackend: false });
+    }
+  }
+}
 
 /** A dragged frame carries the nodes lying inside it (those not already moving with the selection). */
 function carriedByFrames(changes: NodeChange<EditorNode>[], nodes: EditorNode[]): NodeChange<EditorNode>[] {

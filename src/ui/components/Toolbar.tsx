@@ -5,7 +5,8 @@ import { examples } from '../examples';
 import { useEditor } from '../store';
 
 /** Open/save/examples, run/cancel, undo/redo and the backend indicator. */
-export function Toolbar() {
+export function Toolbar({ onToggleHistory, historyOpen }: { onToggleHistory(): void; historyOpen: boolean }) {
+  const queued = useEditor((s) => s.runs.filter((r) => r.status === 'queued').length);
   const running = useEditor((s) => s.running);
   const waiting = useEditor((s) => s.waitingForBackend);
   const backend = useEditor((s) => s.backend);
@@ -59,13 +60,17 @@ export function Toolbar() {
         // Asked for during start-up: the run starts by itself once the backend is measured.
         <button type="button" disabled data-testid="run" title="The run starts as soon as the backend is ready">Run · waiting for backend…</button>
       ) : running ? (
-        <button type="button" className="danger" onClick={cancel} data-testid="cancel">Cancel</button>
+        <>
+          <button type="button" className="danger" onClick={cancel} data-testid="cancel">Cancel</button>
+          <button type="button" onClick={() => void run()} data-testid="queue-run" title="Queue another run with the graph as it is now (Ctrl+Enter)">Queue run</button>
+        </>
       ) : (
         <>
           <button type="button" className="primary" onClick={() => void run()} data-testid="run" title="Run all (Ctrl+Enter)">Run</button>
           <button type="button" onClick={() => selectedId && void run([selectedId])} disabled={!selectedId} title="Run only the selected node and what it needs">Run to selected</button>
         </>
       )}
+      <button type="button" onClick={onToggleHistory} data-testid="history" title="Run queue and history" aria-pressed={historyOpen}>Runs{queued ? ` (${queued})` : ''}</button>
       <button type="button" onClick={() => actions.find((a) => a.id === 'share')!.perform()} title="Copy a link that contains this graph" data-testid="share">Share</button>
       <MemoryBadge />
       <span className="backend" data-testid="backend" title={backend ? `${backend.reason}\n${Object.entries(backend.measured).map(([k, v]) => `${k}: ${typeof v === 'number' ? `${v.toFixed(1)} ms` : v}`).join('\n')}` : backendError}>
