@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { launch, screenshot, watchErrors } from './browser';
 import { EnhancerNet } from '../src/ml/enhancer/network';
 import { encodeSafetensors } from '../src/ml/safetensors';
+import { decodeEnhancer, encodeEnhancerTfjs } from '../src/ml/training/enhancerFiles';
 import { sharedDataDir, useTestBackend } from '../src/ml/testing';
 
 /**
@@ -33,6 +34,13 @@ beforeAll(async () => {
   net.dispose();
   weightsFile = path.join(DIR, 'e2e-enhancer.safetensors');
   writeFileSync(weightsFile, encodeSafetensors(tensors, { format: 'backlit-enhancer', version: '1' }));
+  // The same weights as a tfjs export (model.json + weights.bin), as the editor's download writes it.
+  const same = decodeEnhancer('e2e-enhancer.safetensors', readFileSync(weightsFile)).net;
+  const tfjs = await encodeEnhancerTfjs(same);
+  same.dispose();
+  mkdirSync(path.join(DIR, 'tfjs'), { recursive: true });
+  writeFileSync(path.join(DIR, 'tfjs/model.json'), tfjs.modelJson);
+  writeFileSync(path.join(DIR, 'tfjs/weights.bin'), tfjs.weightsBin);
   browser = await launch();
 });
 afterAll(async () => {
@@ -184,6 +192,18 @@ describe('models in the browser', () => {
     await expect.poll(() => page.getByTestId('model-row-e2e-enhancer').count()).toBe(0);
     await expect(page.getByTestId('model-missing-enhance').textContent()).resolves.toMatch(/not in this browser/);
     expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a tfjs model.json + weights.bin picked together on Enhance gives the CLI\'s image for that folder', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const page = await context.newPage();
+    await openWith(page, '');
+    await page.getByTestId('model-files-enhance').setInputFiles([path.join(DIR, 'tfjs/model.json'), path.join(DIR, 'tfjs/weights.bin')]);
+    await expect.poll(() => weightsParam(page), { timeout: 30_000 }).toMatch(/^model:enhancer\/tfjs-enhancer@[0-9a-f]{16}$/);
+    expect(await runAndWait(page)).toMatch(/^done/);
+    const cli = await cliOutput(path.join(DIR, 'tfjs'), 'tfjs');
+    expect(maxDiff((await browserOutput(page)).rgba, cli.data)).toBeLessThanOrEqual(1);
     await context.close();
   });
 
