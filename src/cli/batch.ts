@@ -108,6 +108,8 @@ export interface BatchReport {
     failures: BatchSummary['failures'];
     writtenCounts: Record<string, number>;
     imagesPerSecond: number;
+    /** Distributed: total time workers spent inside shards (the rest of the wall time is queue, reduce and start-up overhead). */
+    workerBusyMs?: number;
   };
 }
 

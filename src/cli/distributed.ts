@@ -299,6 +299,7 @@ export async function runDistributed(args: DistributedArgs): Promise<number> {
     }
   }
   const report = await batchReport({ graph: args.graph, registry: args.registry, plan: args.plan, runner, summary, finalNodes, errors, outDir: args.outDir, graphPath: args.graphPath, elapsedMs: Date.now() - t0, mode: 'distributed', chunkSize: args.shardSize });
+  if (reduced) report.batch.workerBusyMs = reduced.workMs;
   runner.dispose();
   return printReport(report, { json: args.json });
 }
