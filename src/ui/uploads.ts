@@ -9,11 +9,13 @@ const store = createStore('backlit-studio', 'uploads');
 
 /** Hands dropped/picked image files to the worker and points the Image Loader `nodeId` at them. */
 export async function uploadImages(nodeId: string, files: FileList | File[]): Promise<void> {
-  const images = [...files].filter((f) => f.type.startsWith('image/') || /\.(png|jpe?g|webp|gif|avif)$/i.test(f.name));
+  const images = [...files].filter((f) => f.type.startsWith('image/') || /\.(png|jpe?g|webp|gif|avif|bmp)$/i.test(f.name));
+  const skipped = [...files].filter((f) => !images.includes(f));
   if (!images.length) {
-    useEditor.getState().toast('error', 'Image Loader: none of the dropped files is an image (PNG, JPEG, WebP).');
+    useEditor.getState().toast('error', `Image Loader: none of the dropped files is an image (PNG, JPEG, WebP, GIF, AVIF, BMP): ${skipped.map((f) => f.name).join(', ')}.`);
     return;
   }
+  if (skipped.length) useEditor.getState().toast('info', `Image Loader: skipped ${skipped.length} file(s) that are not images: ${skipped.map((f) => f.name).join(', ')}.`);
   const key = `${nodeId}-${Date.now().toString(36)}`;
   const payload: UploadedFile[] = await Promise.all(images.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) })));
   await set(key, payload, store).catch(() => useEditor.getState().toast('info', 'These images could not be stored for later (browser storage full or disabled); they last until you reload.'));
