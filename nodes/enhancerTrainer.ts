@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { canonicalJson, defineNode, hashString, writeFileGroup, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
+import { canonicalJson, defineNode, outputPath, hashString, writeFileGroup, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
 import type { ImageEncoder } from '../src/ml/encoder';
 import { EnhancerNet } from '../src/ml/enhancer/network';
 import { CheckpointProblem, NonFiniteWeights, assertFiniteNet, encodeEnhancer, encodeEnhancerTfjs, openCheckpoint, type TrainingState } from '../src/ml/training/enhancerFiles';
@@ -50,10 +50,10 @@ export default defineNode({
     augment: z.boolean().default(true).describe('Random flips, transposes and 90° rotations.'),
     seed: z.number().int().min(0).default(0).describe('Random seed for weight init, batch picks and augmentation: same seed and inputs give the same enhancer.'),
     microBatch: z.number().int().min(1).max(64).default(1).describe('Backprop this many images at a time (memory; same gradient).'),
-    checkpoint: z.string().regex(/^([\w.-]+\.safetensors)?$/, 'a file name ending in .safetensors, or empty').default('').describe('Checkpoint file in the output folder ("" = none).'),
+    checkpoint: outputPath('file').regex(/^([\w.-]+\.safetensors)?$/, 'a file name ending in .safetensors, or empty').default('').describe('Checkpoint file in the output folder ("" = none).'),
     checkpointEvery: z.number().int().min(0).default(20).describe('Write the checkpoint every N steps (0 = only at the end); needs a checkpoint file name.'),
     resume: z.boolean().default(true).describe('Continue from the checkpoint when it belongs to this run.'),
-    exportAs: z.string().regex(/^[\w.-]*$/, 'letters, digits, "-", "_" and "." only').default('').describe('Also export <name>.safetensors and <name>-tfjs/model.json + weights.bin.'),
+    exportAs: outputPath('file').regex(/^[\w.-]*$/, 'letters, digits, "-", "_" and "." only').default('').describe('Also export <name>.safetensors and <name>-tfjs/model.json + weights.bin.'),
   }),
   async run({ inputs, params, ctx }) {
     const images = inputs.images as ImageBatchValue;

@@ -90,8 +90,8 @@ describe('nodes leak no tensors (success and failure)', () => {
 
   it('Bias Correct', async () => {
     const n = STATS_FEATURE_NAMES.length;
-    const r = tf.tidy(() => tf.randomNormal([n], 0, 1, 'float32', 7).div(10));
-    const residual: ResidualValue = { kind: 'Residual', space: stats.space, r, vPos: tf.ones([n]), vNeg: tf.zeros([n]), thr: 0.2 };
+    const r = tf.tidy(() => tf.randomNormal([n], 0, 1, 'float32', 7).div(10)) as tf.Tensor1D;
+    const residual: ResidualValue = { kind: 'Residual', space: stats.space, r, vPos: tf.ones([n]) as tf.Tensor1D, vNeg: tf.zeros([n]) as tf.Tensor1D, thr: 0.2 };
     expect(await leaked(biasCorrect, { encoder: stats, residual }, { method: 'concepts', vocabulary: 'features', concepts: 'mean_r' })).toBe(0);
     expect(await leaked(biasCorrect, { encoder: stats, residual }, { method: 'concepts', vocabulary: 'features', concepts: 'no such concept' })).toBe(0);
     tf.dispose([r, residual.vPos, residual.vNeg]);

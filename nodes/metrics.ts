@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { defineNode, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
+import { defineNode, outputPath, writeFileGroup, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
 import type { ImageEncoder } from '../src/ml/encoder';
 import { indexByName, listNames, reportCsv, rgbOf, unmatched } from '../src/ml/interpret';
 import { colorMetrics, raveMetrics } from '../src/ml/metrics';
@@ -46,7 +46,7 @@ export default defineNode({
   outputs: { report: { kind: 'Report', label: 'Metrics' } },
   params: z.object({
     preprocess: z.enum(['dataset', 'loss']).default('dataset').describe('No-reference scores: encoder preprocessing (dataset = as the set means behind r; loss = as the guidance loss).'),
-    saveAs: z.string().regex(/^[\w.-]*$/, 'letters, digits, "-", "_" and "." only').default('').describe('Also write <name>.csv and <name>.json to the output folder ("" = no files).'),
+    saveAs: outputPath('file').regex(/^[\w.-]*$/, 'letters, digits, "-", "_" and "." only').default('').describe('Also write <name>.csv and <name>.json to the output folder ("" = no files).'),
   }),
   async run({ inputs, params, ctx }) {
     const batch = inputs.images as ImageBatchValue;
@@ -177,8 +177,9 @@ export default defineNode({
     const written: Row[] = [];
     if (params.saveAs) {
       const json = JSON.stringify({ thr: residual?.thr, space: encoder?.space, projections: spread, wellLitProjections: wellLit, rows: table }, null, 1);
-      for (const [name, text] of [[`${params.saveAs}.csv`, reportCsv(table)], [`${params.saveAs}.json`, json]]) {
-        const w = await ctx.host.writeFile('', name, new TextEncoder().encode(text), { overwrite: false });
+      // One stem for both files, so the .csv and .json of one run always pair up.
+      const files = [{ rest: '.csv', bytes: new TextEncoder().encode(reportCsv(table)) }, { rest: '.json', bytes: new TextEncoder().encode(json) }];
+      for (const w of await writeFileGroup(ctx.host, '', params.saveAs, files, { overwrite: false })) {
         if (w.renamedFrom) ctx.log(`${w.renamedFrom} exists; wrote ${w.name} instead.`);
         written.push({ name: w.name, location: w.location, bytes: w.bytes });
       }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { defineNode, type EmbeddingValue, type EmbeddingsValue, type ReportValue, type ResidualValue } from '../src/engine';
+import { defineNode, outputPath, type EmbeddingValue, type EmbeddingsValue, type ReportValue, type ResidualValue } from '../src/engine';
 import { projections, quantileOf, residualTarget, type ResidualCalibration } from '../src/ml/training/guidance';
 
 /** A Residual with what is needed to recompute its target for another r (Bias Correct) and to scale the loss. */
@@ -49,7 +49,7 @@ export default defineNode({
       .default('mean-projection')
       .describe("Projection the guidance pulls to: mean-projection = <mean E(well-lit), r> (calibrated, default); paper = RAVE's <v_pos, r>; quantile = that quantile of the well-lit projections."),
     quantile: z.number().min(0).max(1).default(0.5).describe('target = quantile: which quantile of the well-lit projections (0.5 = median).'),
-    saveAs: z.string().regex(/^([\w.-]+\.json)?$/, 'a file name ending in .json, or empty').default('').describe('Also write r, v_pos, v_neg and thr to this JSON file in the output folder.'),
+    saveAs: outputPath('file').regex(/^([\w.-]+\.json)?$/, 'a file name ending in .json, or empty').default('').describe('Also write r, v_pos, v_neg and thr to this JSON file in the output folder.'),
   }),
   async run({ inputs, params, ctx }) {
     const pos = inputs.wellLit as EmbeddingValue;
