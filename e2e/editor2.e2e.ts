@@ -516,4 +516,36 @@ describe('editor, second pass: additions', () => {
     expect(errors).toEqual([]);
     await context.close();
   });
+
+  it('reroute points: added from the wire menu, dragged to route the wire, saved with the graph; the engine runs as before', async () => {
+    const { page, context, errors } = await open({ graph: BRIGHTEN });
+    const id = 'brighten.images->save.images';
+    const mid = await wireMiddle(page, id);
+    await page.mouse.click(mid.x, mid.y, { button: 'right' });
+    await page.getByTestId('menu-add-reroute').click();
+    const dot = page.getByTestId(`reroute-${id}-0`);
+    await dot.waitFor();
+    const d = (await dot.boundingBox())!;
+    await page.mouse.move(d.x + d.width / 2, d.y + d.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(d.x + d.width / 2, d.y + 90, { steps: 5 });
+    await page.mouse.move(d.x + d.width / 2, d.y + 160, { steps: 5 });
+    await page.mouse.up();
+    // The wire now bends down through the dot.
+    const pathBox = (await page.locator(`.react-flow__edge[data-id="${id}"] .react-flow__edge-path`).boundingBox())!;
+    expect(pathBox.height).toBeGreaterThan(120);
+    const meta = (await saved(page)).meta as { reroutes?: Record<string, Array<{ x: number; y: number }>> };
+    expect(meta.reroutes?.[id]).toHaveLength(1);
+    expect(page.url()).not.toContain('reroute'); // nothing leaks into the URL
+    await screenshot(page, 'editor2-reroute');
+    await page.getByTestId('run').click();
+    await expect.poll(() => page.getByTestId('status-save').textContent(), { timeout: 60_000 }).toMatch(/^done/);
+    // Undo removes the move, then the point.
+    await page.locator('.react-flow__pane').click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press('Control+z');
+    await page.keyboard.press('Control+z');
+    await expect.poll(async () => ((await saved(page)).meta as { reroutes?: unknown }).reroutes).toBeUndefined();
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });

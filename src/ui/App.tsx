@@ -15,6 +15,7 @@ import { PORT_KINDS, checkConnection, type AnyNodeDefinition } from '../engine';
 import { ContextMenu, type MenuItem } from './components/ContextMenu';
 import { NodeHelp } from './components/NodeHelp';
 import { RunHistory } from './components/RunHistory';
+import { RoutedEdge } from './components/RoutedEdge';
 import { graphFromPng } from '../engine/schema/pngWorkflow';
 import type { EditorNode } from './graphConvert';
 import { HelpPanel } from './components/HelpPanel';
@@ -23,6 +24,7 @@ import { CompareViewer } from './components/CompareViewer';
 import { actions, matches } from './actions';
 
 const nodeTypes = { backlit: GraphNodeView, note: AnnotationView, frame: AnnotationView };
+const edgeTypes = { default: RoutedEdge };
 
 /** Below this zoom, nodes show a level-of-detail face: title, status and problem in type that stays readable. */
 export const LOD_ZOOM = 0.6;
@@ -119,9 +121,14 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
     wrapper.current?.classList.toggle('zoomed-out', instance.getZoom() < LOD_ZOOM);
   }, []);
 
-  const at = (e: { clientX: number; clientY: number }) => {
+  /** Where a popup (menu, quick-add) opens: at the pointer, moved in so that it stays inside the canvas. */
+  const at = (e: { clientX: number; clientY: number }, popup = { w: 250, h: 370 }) => {
     const box = wrapper.current!.getBoundingClientRect();
-    return { x: e.clientX - box.left, y: e.clientY - box.top, flow: flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }) };
+    return {
+      x: Math.max(4, Math.min(e.clientX - box.left, box.width - popup.w - 4)),
+      y: Math.max(4, Math.min(e.clientY - box.top, box.height - popup.h - 4)),
+      flow: flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }),
+    };
   };
 
   const onConnectEnd = useCallback(
@@ -233,7 +240,9 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
         nodes={nodes}
         edges={styledEdges}
         nodeTypes={nodeTypes}
+        edgeTypes={edgeTypes}
         onInit={onInit}
+        onEdgeDoubleClick={(e, edge) => useEditor.getState().addReroutePoint(edge.id, flow.screenToFlowPosition({ x: e.clientX, y: e.clientY }))}
         onConnectStart={(_, p) => p.nodeId && p.handleId && p.handleType && setDragFrom({ nodeId: p.nodeId, handleId: p.handleId, handleType: p.handleType })}
         onDoubleClick={(e) => {
           // Double-click on empty canvas: quick-add search at the cursor (as in ComfyUI).
@@ -246,23 +255,25 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
         }}
         onNodeContextMenu={(e, node) => {
           e.preventDefault();
-          setMenu({ ...at(e), label: `${node.data.label ?? registry.get(node.data.type)?.title ?? node.id} menu`, items: nodeMenu(node) });
+          setMenu({ ...at(e, { w: 200, h: 230 }), label: `${node.data.label ?? registry.get(node.data.type)?.title ?? node.id} menu`, items: nodeMenu(node) });
         }}
         onEdgeContextMenu={(e, edge) => {
           e.preventDefault();
-          const where = at(e);
+          const where = at(e, { w: 200, h: 110 });
           setMenu({
             ...where,
             label: 'Wire menu',
             items: [
               { label: 'Delete wire', hint: 'Del', testId: 'menu-delete-wire', perform: () => void flow.deleteElements({ edges: [{ id: edge.id }] }) },
-              { label: 'Insert node…', testId: 'menu-insert-node', perform: () => setQuickAdd({ ...where, edgeId: edge.id }) },
+              { label: 'Add reroute point', hint: 'double-click', testId: 'menu-add-reroute', perform: () => useEditor.getState().addReroutePoint(edge.id, where.flow) },
+              { label: 'Insert node…', testId: 'menu-insert-node', perform: () => setQuickAdd({ ...at(e), edgeId: edge.id }) },
             ],
           });
         }}
         onPaneContextMenu={(e) => {
           e.preventDefault();
-          setMenu({ ...at(e), label: 'Canvas menu', items: paneMenu(e) });
+          // Room for the menu and its two levels of submenus to the right.
+          setMenu({ ...at(e, { w: 580, h: 260 }), label: 'Canvas menu', items: paneMenu(e) });
         }}
         onNodeDragStart={() => checkpoint()}
         onSelectionDragStart={() => checkpoint()}
@@ -295,7 +306,11 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
               onAdd={(type) => {
                 const state = useEditor.getState();
                 if (quickAdd.from) state.addConnected(type, quickAdd.flow, quickAdd.from);
-                else if (quickAdd.edgeId) state.insertOnEdge(quickAdd.edgeId, type, quickAdd.flow);
+                else if (quickAdd.edgeId) {
+                  state.insertOnEdge(quickAdd.edgeId, type, quickAdd.flow);
+                  // The new node sits on the wire's midpoint; once measured, make room if it covers a neighbour.
+                  setTimeout(() => overlappingNodes().length && useEditor.getState().arrange(), 150);
+                }
                 else addNode(type, quickAdd.flow);
                 setQuickAdd(undefined);
               }}

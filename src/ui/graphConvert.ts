@@ -42,11 +42,13 @@ export function toGraph(nodes: EditorNode[], edges: Edge[], meta: GraphMeta): Gr
     ...(n.width ?? n.measured?.width ? { width: Math.round((n.width ?? n.measured?.width)!) } : {}),
     ...(n.height ?? n.measured?.height ? { height: Math.round((n.height ?? n.measured?.height)!) } : {}),
   }));
-  const { annotations: _old, ...rest } = meta;
+  const { annotations: _old, reroutes: _oldRoutes, ...rest } = meta;
+  // Reroute points only change how a wire is drawn; the engine ignores meta.
+  const reroutes = Object.fromEntries(edges.filter((e) => Array.isArray(e.data?.points) && (e.data.points as unknown[]).length).map((e) => [edgeId(fromFlowEdge(e)), e.data!.points]));
   return {
     format: GRAPH_FORMAT,
     version: CURRENT_GRAPH_VERSION,
-    meta: annotations.length ? { ...rest, annotations } : rest,
+    meta: { ...rest, ...(annotations.length ? { annotations } : {}), ...(Object.keys(reroutes).length ? { reroutes } : {}) },
     nodes: nodes.filter((n) => !isAnnotation(n)).map((n) => ({
       id: n.id,
       type: n.data.type,
@@ -81,14 +83,31 @@ export function fromGraph(graph: Graph): { nodes: EditorNode[]; edges: Edge[]; m
       data: { type: n.type, params: n.params, label: n.label, version: n.version, ...(n.bypass ? { bypass: true } : {}) },
     })),
     ],
-    edges: graph.edges.map((e) => ({
-      id: edgeId(e),
-      source: e.from.node,
-      sourceHandle: e.from.port,
-      target: e.to.node,
-      targetHandle: e.to.port,
-    })),
+    edges: graph.edges.map((e) => {
+      const points = reroutesOf(graph.meta)[edgeId(e)];
+      return {
+        id: edgeId(e),
+        source: e.from.node,
+        sourceHandle: e.from.port,
+        target: e.to.node,
+        targetHandle: e.to.port,
+        ...(points ? { data: { points } } : {}),
+      };
+    }),
   };
+}
+
+/** meta.reroutes, keeping only well-formed point lists (it comes from files and links: untrusted). */
+function reroutesOf(meta: GraphMeta): Record<string, Array<{ x: number; y: number }>> {
+  const raw = meta.reroutes;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return {};
+  const out: Record<string, Array<{ x: number; y: number }>> = {};
+  for (const [id, pts] of Object.entries(raw as Record<string, unknown>)) {
+    if (!Array.isArray(pts)) continue;
+    const ok = pts.filter((p): p is { x: number; y: number } => Boolean(p) && Number.isFinite((p as { x: unknown }).x) && Number.isFinite((p as { y: unknown }).y)).slice(0, 32);
+    if (ok.length) out[id] = ok.map((p) => ({ x: p.x, y: p.y }));
+  }
+  return out;
 }
 
 export function annotationNode(a: Annotation): EditorNode {

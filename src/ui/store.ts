@@ -74,6 +74,10 @@ interface EditorState {
   loadGraphJson(json: unknown, origin: string): boolean;
   setName(name: string): void;
   renameNode(nodeId: string, label: string): void;
+  /** A wire's reroute points (drawn through; saved in meta.reroutes). `undoable` false while dragging. */
+  setReroutePoints(edgeId: string, points: Array<{ x: number; y: number }>, undoable?: boolean): void;
+  /** Adds a reroute point to a wire at `at`, in order along the wire. */
+  addReroutePoint(edgeId: string, at: { x: number; y: number }): void;
   /** Bypassed nodes pass their matching input straight to their output (saved in the graph JSON). */
   toggleBypass(nodeIds: string[]): void;
   /** Adds a node and wires it to the handle a wire was dragged from (dropped on empty canvas); one undo step. */
@@ -268,6 +272,20 @@ export const useEditor = create<EditorState>()((set, get) => ({
   newGraph() {
     get().checkpoint();
     set((s) => ({ nodes: [], edges: [], meta: { name: 'Untitled' }, runState: {}, views: {}, selectedId: undefined, problems: {}, resetViewRequest: s.resetViewRequest + 1 }));
+  },
+
+  setReroutePoints(edgeId, points, undoable = true) {
+    if (undoable) get().checkpoint();
+    set((s) => ({ edges: s.edges.map((e) => (e.id === edgeId ? { ...e, data: { ...e.data, points } } : e)) }));
+  },
+
+  addReroutePoint(edgeId, at) {
+    const edge = get().edges.find((e) => e.id === edgeId);
+    if (!edge) return;
+    const points = [...((edge.data?.points as Array<{ x: number; y: number }> | undefined) ?? []), { x: Math.round(at.x), y: Math.round(at.y) }];
+    // Wires run left to right, so ordering by x keeps the path from doubling back.
+    points.sort((a, b) => a.x - b.x);
+    get().setReroutePoints(edgeId, points);
   },
 
   renameNode(nodeId, label) {
