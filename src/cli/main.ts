@@ -19,6 +19,7 @@ import {
 } from '../engine';
 import { backendsReport, CLI_BACKENDS, describeSelection, formatBackendsReport, selectBackend, type CliBackend } from './backends';
 import { loadNodeRegistry } from './loadNodes';
+import { availableCores, configureWasmThreads, describeWasmThreads, wasmThreadCount } from './wasmThreads';
 import { batchRequested, runBatchCommand } from './batch';
 import { registerWorkerCommand } from './worker';
 import { NodeHost, REPO_ROOT } from './nodeHost';
@@ -29,7 +30,9 @@ program
   .name('backlit')
   .description('Run and inspect Backlit Studio graphs headlessly (the same engine as the editor).')
   .showHelpAfterError('(run with --help for usage)')
-  .exitOverride(usageExit);
+  .exitOverride(usageExit)
+  .option('--threads <n>', 'wasm backend: XNNPACK threads (default: all cores, at most 8)', (v: string) => Number(v))
+  .hook('preAction', () => void configureWasmThreads(program.opts<{ threads?: number }>().threads ?? availableCores()));
 
 program
   .command('run')
@@ -55,7 +58,7 @@ program
     }
     const outDir = path.resolve(opts.out || path.join('out', path.basename(graphPath, '.json')));
     const backend = await selectBackend(opts.backend);
-    if (!opts.quiet) process.stderr.write(`${describeSelection(backend)}\n`);
+    if (!opts.quiet) process.stderr.write(`${describeSelection(backend)}${describeWasmThreads() ? `; wasm: ${describeWasmThreads()}` : ''}\n`);
     const host = new NodeHost({ baseDirs: [path.dirname(path.resolve(graphPath)), process.cwd()], outDir });
     const executor = new Executor(registry, host);
     const abort = new AbortController();
@@ -82,7 +85,7 @@ program
     }
     const errors: ErrorInfo[] = [...summary.errors, ...Object.values(summary.nodes).flatMap((r) => (r.error && r.status === 'error' ? [r.error] : []))];
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ ok: summary.ok, graph: path.resolve(graphPath), backend: tf.getBackend(), backendReason: backend.reason, outDir, elapsedMs: Math.round(summary.elapsedMs), nodes: summary.nodes, written, values, errors }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ok: summary.ok, graph: path.resolve(graphPath), backend: tf.getBackend(), backendReason: backend.reason, wasmThreads: wasmThreadCount(), outDir, elapsedMs: Math.round(summary.elapsedMs), nodes: summary.nodes, written, values, errors }, null, 2)}\n`);
     } else {
       for (const [id, rows] of Object.entries(written)) for (const r of rows) process.stdout.write(`${id}: wrote ${r.location}\n`);
       for (const [id, ports] of Object.entries(values)) for (const [port, view] of Object.entries(ports)) process.stdout.write(`${id}.${port}: ${describeView(view)}\n`);
@@ -99,7 +102,8 @@ program
   .option('--json', 'machine-readable')
   .action(async (opts: { json?: boolean }) => {
     const report = await backendsReport();
-    process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatBackendsReport(report));
+    const wasmThreads = wasmThreadCount();
+    process.stdout.write(opts.json ? `${JSON.stringify({ ...report, wasmThreads }, null, 2)}\n` : `${formatBackendsReport(report)}wasm threads: ${wasmThreads ?? 'not started'} (set with --threads)\n`);
   });
 
 program

@@ -153,13 +153,15 @@ export function configureWasmThreads(threads: number = availableCores()): number
   if (registeredThreads === n) return n;
   setThreadsCount(n);
   if (n === 1 && registeredThreads === null) return n; // stock tfjs registration is already single-threaded
-  if (tf.findBackend('wasm') || tf.findBackendFactory('wasm')) tf.removeBackend('wasm');
+  // Only findBackendFactory here: tf.findBackend() would *start* the registered factory, and that
+  // stock init could land in the registry after our replacement (seen as a flaky 1-thread run).
+  if (tf.findBackendFactory('wasm')) tf.removeBackend('wasm'); // also drops a started instance
   tf.registerBackend('wasm', async () => {
     const module = await initThreaded(n);
     const backend = new BackendWasm(module as never); // creates XNNPACK's pool: n − 1 pthreads
     // Emscripten ref()s the worker of every running pthread, and XNNPACK's pool threads run for
     // the module's lifetime, so a CLI would never exit. They only serve the main thread: unref.
-    for (const w of module.PThread?.runningWorkers ?? []) w.unref?.();
+      for (const w of module.PThread?.runningWorkers ?? []) w.unref?.();
     return backend;
   }, WASM_PRIORITY);
   registeredThreads = n;
@@ -169,6 +171,15 @@ export function configureWasmThreads(threads: number = availableCores()): number
 /** XNNPACK threads of the running wasm backend (as tfjs reports them), or null when wasm is not active. */
 export function wasmThreadsInUse(): number | null {
   if (tf.getBackend() !== 'wasm') return null;
+  try {
+    return getThreadsCount();
+  } catch {
+    return null;
+  }
+}
+
+/** XNNPACK threads of the wasm backend once it has started (even if another backend is active now), else null. */
+export function wasmThreadCount(): number | null {
   try {
     return getThreadsCount();
   } catch {
