@@ -126,6 +126,11 @@ export async function runWorker(redis: string, opts: { backend: BackendName; loc
   await new Promise<void>((resolve) => {
     const stop = () => {
       log('stopping after the current shard…');
+      // If Redis is gone, close() waits forever on reconnects: give up after the lock time (the shard, if any, is re-queued as stalled).
+      setTimeout(() => {
+        log('Redis did not answer while stopping; exiting anyway.');
+        process.exit(1);
+      }, Math.max(10_000, opts.lockMs)).unref();
       void Promise.all([shards.close(), reducer.close(), reduceQueue.close()]).then(() => {
         client.disconnect();
         resolve();
