@@ -215,7 +215,8 @@ export class BatchRunner {
     } catch {
       return undefined; // a torn or foreign file: redo the chunk
     }
-    if (record.key !== key) return undefined;
+    // A chunk with failed images is redone on a re-run (the failure may have been transient).
+    if (record.key !== key || record.failures.length) return undefined;
     for (const o of record.outputs) {
       const now = await this.host.inner.readFile(o.folder, o.name).catch(() => undefined);
       if (!now || (await sha256Hex(now)) !== o.sha256) return undefined;
