@@ -107,6 +107,7 @@ export default defineNode({
     const written: ReportValue['rows'] = [];
     const save = async (step: number, optimizer: TrainingState['optimizer']) => {
       if (!params.checkpoint) return;
+      await net!.download(); // GPU backends: weights read back asynchronously before encoding
       const bytes = encodeEnhancer(net!, { step, optimizer, metadata: { run: runId, iterations: String(params.iterations) } });
       await ctx.host.writeFile('', params.checkpoint, bytes, { overwrite: true });
     };
@@ -125,6 +126,7 @@ export default defineNode({
         resumeState,
       );
       ctx.throwIfCancelled();
+      await net.download();
       assertFiniteNet(net);
       if (params.exportAs) {
         // One stem for all three files: a second export goes to <name>-1.safetensors and <name>-1-tfjs/, never over the first.

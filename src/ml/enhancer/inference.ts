@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { heapKernelsAvailable } from '../kernels/heapKernels';
 import { retinexOut, type EnhanceResult, type EnhancerNet, type PadMode } from './network';
 
 /**
@@ -95,6 +96,9 @@ function* tiledSteps(net: EnhancerNet, image: tf.Tensor4D, opts: TiledOptions): 
 
   let pooled: tf.Tensor4D[] | null = null;
   let ctx: tf.Tensor4D[] | null = null;
+  // GPU backends: L's finished row strips and the current row's tiles (freed if closed early).
+  const strips: tf.Tensor4D[] = [];
+  let rowTiles: tf.Tensor4D[] = [];
   try {
     // Pass 1: exact pooled sums of f1 over the whole image.
     let k = 0;
@@ -120,8 +124,12 @@ function* tiledSteps(net: EnhancerNet, image: tf.Tensor4D, opts: TiledOptions): 
     tf.dispose(pooled as tf.Tensor4D[]);
     pooled = null;
 
-    // Pass 2: each tile with a halo and the global context; keep the core of L.
-    const L = new Float32Array(H * W);
+    // Pass 2: each tile with a halo and the global context; keep the core of L. On wasm/cpu the
+    // cores are copied into one JS array (off the wasm heap); on GPU backends they stay on the
+    // device and are concatenated at the end (no synchronous readback, which webgpu in Node
+    // cannot do at all and which stalls the GPU in a browser).
+    const onDevice = !heapKernelsAvailable();
+    const L = onDevice ? null : new Float32Array(H * W);
     k = 0;
     for (const r of rows) {
       for (const q of cols) {
@@ -130,20 +138,28 @@ function* tiledSteps(net: EnhancerNet, image: tf.Tensor4D, opts: TiledOptions): 
           const Lext = net.rest(f1, ctx as tf.Tensor4D[], { padMode, rowsFrom: r.ext0, colsFrom: q.ext0, fullH: H, fullW: W });
           return crop(Lext, r, q, false);
         });
-        const d = core.dataSync();
-        core.dispose();
-        const cw = q.core1 - q.core0;
-        for (let y = r.core0; y < r.core1; y++) L.set(d.subarray((y - r.core0) * cw, (y - r.core0 + 1) * cw), y * W + q.core0);
+        if (L) {
+          const d = core.dataSync();
+          core.dispose();
+          const cw = q.core1 - q.core0;
+          for (let y = r.core0; y < r.core1; y++) L.set(d.subarray((y - r.core0) * cw, (y - r.core0 + 1) * cw), y * W + q.core0);
+        } else rowTiles.push(core);
         k++;
         yield { done: tiles + k, total: 2 * tiles, phase: 'tiles', tile: k, tiles };
       }
+      if (rowTiles.length) {
+        strips.push(rowTiles.length === 1 ? rowTiles[0] : tf.concat(rowTiles, 2));
+        if (rowTiles.length > 1) tf.dispose(rowTiles);
+        rowTiles = [];
+      }
     }
-    const Lt = tf.tensor4d(L, [1, H, W, 1]);
+    const Lt = L ? tf.tensor4d(L, [1, H, W, 1]) : strips.length === 1 ? strips.pop()! : tf.concat(strips, 1);
     return { L: Lt, out: tf.tidy(() => retinexOut(image, Lt)) };
   } finally {
     // Runs on normal completion and when the consumer stops early (cancel, error).
     if (pooled) tf.dispose(pooled);
     if (ctx) tf.dispose(ctx);
+    tf.dispose([...strips, ...rowTiles]);
   }
 }
 

@@ -202,18 +202,30 @@ export class EnhancerNet {
     return new EnhancerNet(weights);
   }
 
-  /** PyTorch-layout state_dict (OIHW), for saving or comparing. */
+  /**
+   * PyTorch-layout state_dict (OIHW), for saving or comparing. Reads the variables synchronously and
+   * transposes on the CPU: on webgpu in Node a synchronous GPU read is impossible, so call
+   * `download()` first there (it caches every weight on the CPU; reads then hit the cache).
+   */
   stateDict(): Map<string, { shape: number[]; data: Float32Array }> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const s of parameterSpecs()) {
       const v = this.w(s.name);
+      const data = v.dataSync() as Float32Array;
       if (s.kind === 'conv') {
-        const t = tf.tidy(() => tf.transpose(v, [3, 2, 0, 1]));
-        out.set(s.name, { shape: t.shape, data: t.dataSync() as Float32Array });
-        t.dispose();
-      } else out.set(s.name, { shape: v.shape, data: v.dataSync() as Float32Array });
+        const [kh, kw, ci, co] = v.shape;
+        const t = new Float32Array(data.length);
+        // HWIO → OIHW
+        for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let c = 0; c < ci; c++) for (let o = 0; o < co; o++) t[((o * ci + c) * kh + i) * kw + j] = data[((i * kw + j) * ci + c) * co + o];
+        out.set(s.name, { shape: [co, ci, kh, kw], data: t });
+      } else out.set(s.name, { shape: v.shape, data: Float32Array.from(data) });
     }
     return out;
+  }
+
+  /** Reads every weight back asynchronously (cached on the CPU until the next update), so `stateDict()` works on GPU backends. */
+  async download(): Promise<void> {
+    await Promise.all([...this.weights.values()].map((v) => v.data()));
   }
 
   get numParams(): number {
