@@ -36,7 +36,7 @@ cp "$ROOT"/node_modules/@tensorflow/tfjs-backend-wasm/dist/*.wasm "$OUT/wasm/"
 # installed Debian package when there is one (same bytes as the .deb), else `apt-get download` + dpkg-deb -x.
 for pkg in libvulkan1 libglvnd0 libstdc++6; do
   files=""
-  if dpkg-query -W -f='${Status}' "$pkg:amd64" 2>/dev/null | grep -q "ok installed"; then
+  if [ "$(dpkg-query -W -f='${Status}' "$pkg:amd64" 2>/dev/null || true)" = "install ok installed" ]; then
     files="$(dpkg -L "$pkg:amd64" | grep -E '\.so[.0-9]*$' || true)"
   else
     tmp="$(mktemp -d)"

@@ -24,7 +24,8 @@ unxz_to "$PACK/dawn.node.xz" "$WORK/dawn.node"
 chmod +x "$WORK/node"
 
 # Carried libraries only where the system has none (a foreign copy must not shadow the driver's).
-sys_lib() { ldconfig -p 2>/dev/null | awk -v n="$1" '$1 == n && /x86-64/ { print $NF; exit }'; }
+# (awk reads all of ldconfig's output: an early exit would SIGPIPE ldconfig and fail under pipefail)
+sys_lib() { ldconfig -p 2>/dev/null | awk -v n="$1" '$1 == n && /x86-64/ && !f { print $NF; f = 1 }' || true; }
 for so in libvulkan.so.1 libGLdispatch.so.0 libstdc++.so.6; do
   rm -f "$WORK/lib/$so"
   found="$(sys_lib "$so")"
@@ -45,7 +46,7 @@ if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
     if [ -f "$f" ]; then export VK_DRIVER_FILES="$f" VK_ICD_FILENAMES="$f"; break; fi
   done
   if [ -z "${VK_DRIVER_FILES:-}" ]; then # driver library without its manifest (containers): write one
-    for d in $(ldconfig -p 2>/dev/null | awk '$1 == "libGLX_nvidia.so.0" { print $NF }') /usr/local/nvidia/lib64/libGLX_nvidia.so.0; do
+    for d in $(ldconfig -p 2>/dev/null | awk '$1 == "libGLX_nvidia.so.0" { print $NF }' || true) /usr/local/nvidia/lib64/libGLX_nvidia.so.0; do
       if [ -e "$d" ]; then
         printf '{"file_format_version":"1.0.0","ICD":{"library_path":"%s","api_version":"1.3.0"}}\n' "$d" >"$WORK/nvidia_icd.json"
         export VK_DRIVER_FILES="$WORK/nvidia_icd.json" VK_ICD_FILENAMES="$WORK/nvidia_icd.json"

@@ -196,7 +196,8 @@ def run(args):
         except Exception as err:
             result['enhanceFull'] = {'label': f'{side}² full', 'error': f'failed: {str(err).splitlines()[0]}'}
         w, h = p['photo']
-        label = f'{w}×{h} full frame'
+        mp = w * h / 1e6
+        label = f'{w}×{h} ({mp:.{3 if mp < 1 else 1}f} MP), full frame'
         try:
             reset_peak()
             idx = torch.arange(w * h * 3, dtype=torch.int64)
