@@ -468,29 +468,61 @@ describe('editor, second pass: additions', () => {
     await context.close();
   });
 
-  it('a PNG carrying a workflow, dropped on the canvas, loads the graph that made it', async () => {
+  it('a PNG written by the CLI, dropped on the canvas, loads the graph that made it', async () => {
     const { page, context, errors } = await open({ graph: BRIGHTEN });
-    const { pngWithGraph } = await import('../src/engine/schema/pngWorkflow');
-    const sharp = (await import('sharp')).default;
-    const png = await sharp('public/samples/pairs/imagemagick_bluebells_darker.jpg').png().toBuffer();
-    const graph = { ...BRIGHTEN, meta: { name: 'From a PNG' }, nodes: BRIGHTEN.nodes.map((n) => ({ ...n, id: `png-${n.id}` })), edges: BRIGHTEN.edges.map((e) => ({ from: { ...e.from, node: `png-${e.from.node}` }, to: { ...e.to, node: `png-${e.to.node}` } })) };
-    const bytes = [...pngWithGraph(new Uint8Array(png), JSON.stringify(graph))];
+    // Made by the real CLI, as a user would: its Output PNG carries the graph (edited with --set).
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtempSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const out = mkdtempSync(`${tmpdir()}/backlit-e2e-png-`);
+    const cli = spawnSync(process.execPath, ['bin/backlit.js', 'run', 'graphs/brighten.json', '--out', out, '--backend', 'wasm', '--quiet', '--set', 'brighten.stops=2.25'], { encoding: 'utf8' });
+    expect(cli.status, cli.stderr).toBe(0);
+    const bytes = [...readFileSync(`${out}/brightened/imagemagick_bluebells_darker.png`)];
+    await page.getByTestId('new').click();
     await page.evaluate((data) => {
-      const file = new File([new Uint8Array(data)], 'enhanced.png', { type: 'image/png' });
+      const file = new File([new Uint8Array(data)], 'imagemagick_bluebells_darker.png', { type: 'image/png' });
       const dt = new DataTransfer();
       dt.items.add(file);
       const canvas = document.querySelector('.canvas')!;
       const r = canvas.getBoundingClientRect();
       canvas.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true, clientX: r.x + 200, clientY: r.y + 200 }));
     }, bytes);
-    await expect.poll(() => nodeIds(page)).toEqual(['png-load', 'png-brighten', 'png-save']);
-    expect(await page.getByTestId('graph-name').inputValue()).toBe('From a PNG');
+    await expect.poll(() => nodeIds(page)).toEqual(['load', 'brighten', 'save']);
+    expect(await page.getByTestId('graph-name').inputValue()).toBe('Brighten (exposure + gamma)');
+    await page.locator('[data-testid="node-brighten"] .node-header').click();
+    expect(await page.getByTestId('param-stops').inputValue()).toBe('2.25');
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('zoom to node: double-click a title; click an error toast to see the node that failed', async () => {
+    const broken = { ...BRIGHTEN, nodes: BRIGHTEN.nodes.map((n) => (n.id === 'load' ? { ...n, params: { source: 'samples/no-such-folder/*.jpg' } } : n)) };
+    const { page, context, errors } = await open({ graph: broken });
+    const z0 = await zoom(page);
+    await page.locator('[data-testid="node-save"] .node-title').dblclick();
+    await expect.poll(() => zoom(page)).toBeCloseTo(1.2, 1);
+    const box = (await page.getByTestId('node-save').boundingBox())!;
+    const pane = (await page.locator('.react-flow__pane').boundingBox())!;
+    expect(Math.abs(box.x + box.width / 2 - (pane.x + pane.width / 2))).toBeLessThan(40);
+    await page.locator('.react-flow__controls-fitview').click();
+    await expect.poll(() => zoom(page)).toBeCloseTo(z0, 2);
+    await page.getByTestId('run').click();
+    const toast = page.getByTestId('toast').filter({ hasText: /click to show the node/ });
+    await toast.waitFor({ timeout: 60_000 });
+    await toast.click();
+    await expect.poll(() => page.getByTestId('params').locator('h3').textContent()).toBe('Image Loader');
+    const loadBox = (await page.getByTestId('node-load').boundingBox())!;
+    expect(Math.abs(loadBox.x + loadBox.width / 2 - (pane.x + pane.width / 2))).toBeLessThan(40);
     expect(errors).toEqual([]);
     await context.close();
   });
 
   it('run queue and history: runs asked for during a run queue with the graph as it was, a queued one can be cancelled, a past run is reopened', async () => {
     const { page, context, errors } = await open();
+    // A shorter training run (the default example trains 40 steps): long enough to queue behind.
+    await page.locator('[data-testid="node-train"] .node-header').click();
+    await page.getByTestId('param-iterations').fill('15');
+    await page.getByTestId('param-iterations').blur();
     await page.getByTestId('run').click();
     await expect.poll(() => page.getByTestId('status-train').textContent(), { timeout: 120_000 }).toMatch(/^running/);
     // Change a param while training runs, and queue a run with that change.
@@ -515,7 +547,7 @@ describe('editor, second pass: additions', () => {
     await screenshot(page, 'editor2-run-history');
     expect(errors).toEqual([]);
     await context.close();
-  });
+  }, 360_000);
 
   it('reroute points: added from the wire menu, dragged to route the wire, saved with the graph; the engine runs as before', async () => {
     const { page, context, errors } = await open({ graph: BRIGHTEN });
