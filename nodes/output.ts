@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { defineNode, outputPath, rgbaFromImage, type ImageBatchValue, type ReportValue } from '../src/engine';
-import { pngWithGraph } from '../src/engine/schema/pngWorkflow';
+import { isPng, pngWithGraph } from '../src/engine/schema/pngWorkflow';
 
 /**
  * Writes images: to a folder under the run's output root (CLI `--out`), or to downloads in the
@@ -31,7 +31,8 @@ export default defineNode({
       const rgba = await rgbaFromImage(img.tensor);
       const encoded = await ctx.host.encodeImage(rgba, params.format, params.quality);
       // A PNG carries the graph that made it (tEXt "backlit-graph", as ComfyUI does): drop it on the editor, or `backlit run it.png`.
-      const bytes = params.format === 'png' && ctx.workflow ? pngWithGraph(encoded, ctx.workflow) : encoded;
+      // (Hosts that do not encode real PNGs, e.g. the tests' in-memory host, get their bytes back untouched.)
+      const bytes = params.format === 'png' && ctx.workflow && isPng(encoded) ? pngWithGraph(encoded, ctx.workflow) : encoded;
       const name = `${img.name.replace(/\.[^.]+$/, '')}${params.suffix}.${ext}`;
       const written = await ctx.host.writeFile(params.folder, name, bytes, { overwrite: params.overwrite });
       if (written.renamedFrom) ctx.log(`${written.renamedFrom} exists; wrote ${written.name} instead (set overwrite to replace).`);
