@@ -150,3 +150,20 @@ describe('bias-correct: explicit concepts (Gram–Schmidt, r′ = norm(r − Σ�
     expect(e.message).toMatch(/"clip:other" but the encoder is "clip:tiny-clip"/);
   });
 });
+
+describe('bias-correct keeps the Residual Vector target mode (issue 12)', () => {
+  it("mean-projection: the corrected target is <mean E(well-lit), r'>, start <mean E(backlit), r'>; paper thr kept beside it", async () => {
+    const D = STATS_FEATURE_NAMES.length;
+    const meanPos = Array.from({ length: D }, (_, i) => 0.1 * Math.sin(i + 1));
+    const meanNeg = Array.from({ length: D }, (_, i) => 0.1 * Math.cos(2 * i));
+    const base = residualFrom(meanPos, meanNeg, 'stats:v1');
+    const calibrated = { ...base, thr: dot(meanPos, Array.from(base.r.dataSync())), calibration: { mode: 'mean-projection' as const, quantile: 0.5, meanPos: Float32Array.from(meanPos), meanNeg: Float32Array.from(meanNeg) } };
+    const { res, r } = await correct(stats, calibrated, { method: 'concepts', vocabulary: 'features', concepts: 'mean_r, mean_g, mean_b' });
+    const out = res as ResidualValue & { thrPaper: number; start: number };
+    [16, 17, 18].forEach((i) => expect(r[i]).toBeCloseTo(0, 6));
+    expect(out.thr).toBeCloseTo(dot(meanPos, r), 5);
+    expect(out.start).toBeCloseTo(dot(meanNeg, r), 5);
+    expect(out.thrPaper).toBeCloseTo(dot(unit(meanPos), r), 5);
+    tf.dispose([base.r, base.vPos, base.vNeg, res.r, res.vPos, res.vNeg]);
+  });
+});

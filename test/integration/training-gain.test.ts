@@ -93,7 +93,7 @@ function experiment(s: Setup) {
       node('e-back', 'encode-images'),
       node('v-pos', 'mean-embedding'),
       node('v-neg', 'mean-embedding'),
-      node('residual', 'residual-vector'),
+      node('residual', 'residual-vector', { target: 'paper' }), // the paper's thr = <v_pos, r>, as this test's header says
       node('train', 'enhancer-trainer', trainer(s.iterations)),
       node('warm', 'enhancer-trainer', trainer(s.warmup)),
       node('out-held', 'enhance', { mode: 'full' }),
