@@ -104,10 +104,11 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
             if (!overlappingNodes().length) return;
             useEditor.getState().arrange();
             useEditor.getState().toast('info', 'Nodes grew with their results and overlapped: arranged them (Undo puts them back).');
+            setTimeout(() => void flow.fitView({ padding: 0.15, duration: 200 }), 50);
           }, 200);
         }
       }),
-    [],
+    [flow],
   );
   useOnViewportChange({
     onChange: (v) => {
