@@ -58,6 +58,8 @@ export function installNodeWebGPU(env: NodeJS.ProcessEnv = process.env): Promise
       env.XDG_RUNTIME_DIR = os.tmpdir();
       notes.push(`XDG_RUNTIME_DIR was unset: set to ${os.tmpdir()}`);
     }
+    const loader = findVulkanLoader(env);
+    if (loader === null) return { ok: false, notes, error: `the Vulkan loader libvulkan.so.1 is missing; ${WEBGPU_FIX}` };
     try {
       const { create, globals } = (await import('webgpu')) as { create(flags: string[]): unknown; globals: object };
       Object.assign(globalThis, globals);
@@ -72,6 +74,17 @@ export function installNodeWebGPU(env: NodeJS.ProcessEnv = process.env): Promise
     }
   })();
   return setup;
+}
+
+/**
+ * Where libvulkan.so.1 is (Dawn loads it at run time), null when it is surely absent, undefined
+ * when this platform is not Linux (let Dawn look).
+ */
+function findVulkanLoader(env: NodeJS.ProcessEnv): string | null | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const dirs = [...(env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/lib/x86_64-linux-gnu', '/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib64', '/usr/local/lib'];
+  for (const d of dirs) if (existsSync(`${d}/libvulkan.so.1`)) return `${d}/libvulkan.so.1`;
+  return null;
 }
 
 /** A GPU the kernel exposes (NVIDIA's device node or a DRM render node); then Vulkan is left to find its driver. */
