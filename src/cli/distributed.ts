@@ -288,7 +288,7 @@ export async function runDistributed(args: DistributedArgs): Promise<number> {
     // Failed-image count beyond the 100 kept failures.
     for (let i = reduced.failures.length; i < reduced.failedCount; i++) summary.failures.push({ name: '…', message: 'see the worker logs' });
     try {
-      const fin = await runner.finish(reduced.partials);
+      const fin = await runner.finish(reduced.partials, { staticRanElsewhere: true });
       if (fin) {
         finalNodes = fin.nodes;
         errors.push(...fin.errors, ...Object.values(fin.nodes).flatMap((r) => (r.status === 'error' && r.error ? [r.error] : [])));

@@ -93,7 +93,7 @@ describe('distributed batch (BullMQ + redis-server)', () => {
       w1.child.kill('SIGKILL');
       w2.child.kill('SIGTERM');
     }
-  });
+  }, 420_000);
 
   it('says clearly when Redis is unreachable or may evict jobs', async () => {
     const down = await cli(['run', path.join(tmp, 'g.json'), '--out', path.join(tmp, 'x'), '--redis', 'redis://127.0.0.1:1', '--quiet']);
@@ -114,5 +114,5 @@ describe('distributed batch (BullMQ + redis-server)', () => {
       await c.config('SET', 'maxmemory-policy', 'noeviction');
       c.disconnect();
     }
-  });
+  }, 180_000);
 });

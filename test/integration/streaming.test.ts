@@ -74,7 +74,7 @@ describe('streaming batch (backlit run on a folder)', () => {
     expect(repaired.json.batch.resumedImages).toBe(184);
     const fixed = await sharp(path.join(tmp, 'out-small', 'out', 'a', 'img-00000.png')).metadata();
     expect(fixed.width).toBe(32);
-  });
+  }, 420_000);
 
   it('a broken image is reported and skipped; the rest of its chunk still runs', async () => {
     const dir = path.join(tmp, 'broken');
@@ -88,7 +88,7 @@ describe('streaming batch (backlit run on a folder)', () => {
     expect(json.batch.failures[0].name).toBe('x/img-00003.png');
     expect(r.stderr).toMatch(/skipped x\/img-00003\.png/);
     expect(json.batch.writtenCounts.save).toBe(9);
-  });
+  }, 180_000);
 
   it('refuses a graph whose streamed images reach a whole-set node, naming it and the fix', async () => {
     const g = batchGraph({ source: path.join(tmp, 'small'), op: 'exposure' }) as { nodes: object[]; edges: object[] };
@@ -100,5 +100,5 @@ describe('streaming batch (backlit run on a folder)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/bl.*whole image set/i);
     expect(r.stderr).toMatch(/per-image nodes/);
-  });
+  }, 180_000);
 });

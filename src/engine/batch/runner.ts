@@ -4,6 +4,7 @@ import { BacklitError, type ErrorInfo } from '../errors/BacklitError';
 import { Executor, type ExecutorEvent, type RunSummary } from '../executor/executor';
 import { hashString } from '../executor/hash';
 import type { Graph, GraphNode } from '../graph/model';
+import { upstreamClosure } from '../graph/topology';
 import type { DecodedImage, Host, ImageFile, WrittenFile } from '../host';
 import { defineNode, type AnyNodeDefinition } from '../nodes/defineNode';
 import type { EmbeddingValue, ReportValue } from '../ports/values';
@@ -228,8 +229,17 @@ export class BatchRunner {
    * Runs the nodes after the reducers (e.g. Residual Vector) once, on the merged partials, plus any
    * static node not run yet. Returns the executor summary; outputs are read with `outputsOf`.
    */
-  async finish(partials: Record<string, ReducerPartial>): Promise<RunSummary | undefined> {
-    const needed = new Set([...this.plan.post, ...this.plan.static]);
+  async finish(partials: Record<string, ReducerPartial>, opts: { staticRanElsewhere?: boolean } = {}): Promise<RunSummary | undefined> {
+    let needed = new Set([...this.plan.post, ...this.plan.static]);
+    if (opts.staticRanElsewhere) {
+      // Distributed: workers ran the static nodes that feed the stream (a trainer, say); the caller
+      // runs only the post nodes, what they need, and static nodes nothing streamed depends on.
+      const streamed = new Set([this.plan.loaderId, ...this.plan.perImage, ...this.plan.reducers]);
+      const feedsStream = upstreamClosure(this.graph, [...streamed]);
+      const roots = [...this.plan.post, ...this.plan.static.filter((id) => !feedsStream.has(id))];
+      const closure = upstreamClosure(this.graph, roots);
+      needed = new Set([...closure].filter((id) => !streamed.has(id)));
+    }
     this.merged.clear();
     for (const [id, p] of Object.entries(partials)) this.merged.set(id, p);
     // Every reducer with a result is stood in for (so its merged mean can be shown); one that
