@@ -1,7 +1,7 @@
 /**
  * Enhancer speed benchmark, tfjs-wasm against PyTorch CPU under the same conditions:
  *
- *   npx tsx bench/train.ts [--quick] [--rounds R] [--threads 1,2] [--profile] [--no-torch]
+ *   npx tsx bench/train.ts [--quick] [--rounds R] [--threads 1,2] [--tasks infer512,train256x1,…] [--profile [--profile-tasks …]] [--no-torch]
  *
  * Every measurement runs in a fresh child process (tfjs: this file with --child; PyTorch:
  * bench/torch_bench.py on tools/reference/enhancer_reference.py, the same network). For each round
@@ -203,7 +203,7 @@ async function driver(): Promise<void> {
   const cores = os.availableParallelism?.() ?? os.cpus().length;
   const threadList = (arg('--threads') ?? [...new Set([1, cores])].join(',')).split(',').map(Number);
   const rounds = Number(arg('--rounds') ?? (quick ? 1 : 2));
-  const tasks = quick ? ['infer512', 'train256x1'] : ['infer512', 'train256x1', 'train256x4', 'train512x1'];
+  const tasks = arg('--tasks')?.split(',') ?? (quick ? ['infer512', 'train256x1'] : ['infer512', 'train256x1', 'train256x4', 'train512x1']);
   const withTorch = !argv.includes('--no-torch');
   const tfjsRuns = new Map<number, ChildResult[]>();
   const torchRuns = new Map<number, ChildResult[]>();
@@ -268,7 +268,7 @@ async function driver(): Promise<void> {
 
   if (argv.includes('--profile')) {
     const n = Math.max(...threadList);
-    const ptasks = quick ? ['infer512', 'train256x1'] : ['infer512', 'train256x1', 'train512x1'];
+    const ptasks = arg('--profile-tasks')?.split(',') ?? (quick ? ['infer512', 'train256x1'] : ['infer512', 'train256x1', 'train512x1']);
     const res = runChild(process.execPath, [...process.execArgv, self, '--child', '--threads', String(n), '--profile', '--profile-tasks', ptasks.join(',')]);
     if (typeof res === 'string') console.log(`# profile failed: ${res}`);
     else {
