@@ -104,10 +104,13 @@ export default defineNode({
     // The report: how spread out each set is, and where the targets sit among the projections.
     const norm = (a?: Float32Array) => (a ? Math.hypot(...a) : NaN);
     const rows: ReportValue['rows'] = [];
+    // Read asynchronously up front: a synchronous read of a GPU tensor is impossible on webgpu in Node.
+    const rowsOf = new Map<EmbeddingsValue, Float32Array>();
+    for (const set of [posSet, negSet]) if (set && !rowsOf.has(set)) rowsOf.set(set, (await set.tensor.data()) as Float32Array);
     const spread = (label: string, set: EmbeddingsValue | undefined, meanVec: Float32Array | undefined) => {
       const row: Record<string, string | number> = { set: label, '‖mean E‖': round(norm(meanVec)), '<mean E, r>': meanVec ? round(dot(meanVec)) : 'n/a' };
       if (set) {
-        const p = projections(calibration.wellLitRows && set === posSet ? calibration.wellLitRows : (set.tensor.dataSync() as Float32Array), rArr);
+        const p = projections(calibration.wellLitRows && set === posSet ? calibration.wellLitRows : rowsOf.get(set)!, rArr);
         Object.assign(row, { n: p.length, min: round(Math.min(...p)), q25: round(quantileOf(p, 0.25)), median: round(quantileOf(p, 0.5)), q75: round(quantileOf(p, 0.75)), max: round(Math.max(...p)), 'share ≥ paper thr': round(p.filter((v) => v >= paper).length / p.length, 3) });
       }
       rows.push(row);
