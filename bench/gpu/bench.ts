@@ -24,6 +24,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { prepareWebGPU } from '../../src/cli/webgpu';
 import { useBackend, type BackendName } from '../../src/ml/backend';
 import { ClipEncoder } from '../../src/ml/clip/encoder';
 import { parseClipConfig } from '../../src/ml/clip/config';
@@ -61,7 +62,8 @@ export function makePlan(quick: boolean, backend: string, steps?: number): Plan 
       quick,
       train: [{ size: 16, batch: 2, steps: steps ?? 1 }],
       fullSide: 32,
-      photo: { w: 64, h: 48, tile: 32 },
+      // Two tiles of one shape per pass: SwiftShader compiles every new shape's kernels (seconds each).
+    photo: { w: 64, h: 32, tile: 32 },
       vision: TINY_VISION,
       projectionDim: 16,
     };
@@ -220,18 +222,15 @@ async function timePhoto(p: Plan['photo'], net: EnhancerNet): Promise<TimedCell>
 
 async function setupBackend(backend: BackendName): Promise<string> {
   if (backend === 'webgpu') {
-    // Dawn in Node (npm `webgpu`; inside the pack the alias in pack.sh loads the carried dawn.node).
-    const { create, globals } = await import('webgpu');
-    Object.assign(globalThis, globals);
-    const gpu = create([]);
-    (globalThis as unknown as { navigator: unknown }).navigator = { gpu };
-    const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) {
-      throw new Error('no WebGPU adapter: Dawn found no Vulkan driver. On NVIDIA set VK_DRIVER_FILES to nvidia_icd.json (run.sh searches the usual places); without a GPU use VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.');
-    }
-    const info = adapter.info;
+    // Dawn in Node the CLI's way (src/cli/webgpu.ts; inside the pack, pack.sh aliases the npm `webgpu`
+    // package to dawn-shim.mjs, which loads the carried dawn.node).
+    const ready = await prepareWebGPU();
+    if (!ready.ok) throw new Error(ready.error);
+    const a = ready.adapter;
     await useBackend('webgpu');
-    return [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' / ');
+    const gib = (v?: number) => (v === undefined ? '?' : `${(v / 2 ** 30).toFixed(2)} GiB`);
+    const limits = `maxBufferSize ${gib(a.limits.maxBufferSize)}, maxStorageBufferBindingSize ${gib(a.limits.maxStorageBufferBindingSize)}`;
+    return `${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ')} (${limits})${ready.notes.length ? `; ${ready.notes.join('; ')}` : ''}`;
   }
   const wasmDir = process.env.BACKLIT_WASM_DIR ?? path.resolve(path.dirname(process.argv[1]), '../../node_modules/@tensorflow/tfjs-backend-wasm/dist/');
   await useBackend(backend, { wasmDir: wasmDir.endsWith('/') ? wasmDir : `${wasmDir}/` });

@@ -39,7 +39,7 @@ IDENTITY_WEIGHTS_MAIN = [1, 1, 1, 1, 0.5]
 def plan(quick, steps):
     """Sizes; must match makePlan() in bench/gpu/bench.ts."""
     if quick:
-        return dict(train=[(16, 2, steps or 1)], full=32, photo=(64, 48), vision=TINY, proj=16)
+        return dict(train=[(16, 2, steps or 1)], full=32, photo=(64, 32), vision=TINY, proj=16)
     return dict(train=[(256, 8, steps or 20), (512, 8, steps or 5)], full=1024, photo=(4000, 3000), vision=VIT_B32, proj=512)
 
 
