@@ -44,6 +44,8 @@ interface Plan {
   train: { size: number; batch: number; steps: number }[];
   /** Side of the warm-up step's images: the same shape on webgpu (compiles its shaders), small on wasm (nothing to compile). */
   warmupSide?: number;
+  /** Micro-batch of the training step (the trainer's option: exact gradient, bounded memory), for wasm's 4 GB heap. */
+  microBatch?: number;
   /** Full-resolution forward (square side) for seconds per megapixel. */
   fullSide: number;
   /** The "photo" end to end, tile side of enhanceTiled. */
@@ -74,6 +76,7 @@ export function makePlan(quick: boolean, backend: string, steps?: number): Plan 
     quick,
     train: wasm ? [{ size: 256, batch: 8, steps: steps ?? 1 }] : [{ size: 256, batch: 8, steps: steps ?? 20 }, { size: 512, batch: 8, steps: steps ?? 5 }],
     warmupSide: wasm ? 32 : undefined,
+    microBatch: wasm ? 4 : undefined,
     // s/MP on wasm from 512² (≈ 5 s a pass on one thread) rather than 1 MP (≈ 20 s): per-pixel cost is the same.
     fullSide: wasm ? 512 : 1024,
     photo: { w: 4000, h: 3000, tile: 1024 },
@@ -84,7 +87,7 @@ export function makePlan(quick: boolean, backend: string, steps?: number): Plan 
 
 // ---- worker: measurements on one tfjs backend ----------------------------------------------------
 
-export interface TrainCell { size: number; batch: number; steps: number; msPerStep?: number; firstStepMs?: number; loss?: number; tensorsBefore?: number; tensorsAfter?: number; bytesBefore?: number; bytesAfter?: number; error?: string }
+export interface TrainCell { size: number; batch: number; steps: number; microBatch?: number; msPerStep?: number; firstStepMs?: number; loss?: number; tensorsBefore?: number; tensorsAfter?: number; bytesBefore?: number; bytesAfter?: number; error?: string }
 export interface TimedCell { label: string; seconds?: number; secondsPerMP?: number; error?: string }
 export interface BackendResult {
   backend: string;
@@ -123,7 +126,8 @@ async function timeTraining(plan: Plan, cell: TrainCell, encoder: ClipEncoder): 
   const thr = 0.2; // any constant: the cost does not depend on it
   const loss = (res: EnhanceResult, input: tf.Tensor4D) => tf.tidy(() => {
     const g = tf.mul(raveLoss(encoder.encodeImages(res.out, 'loss'), r, thr), 6 * 320);
-    const id = tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), 0.9 * 25);
+    // Σ_batch identity: a micro-batch's sum is scaled up by batch/chunk, as the trainer does (same gradient).
+    const id = tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), (0.9 * 25 * cell.batch) / input.shape[0]);
     return tf.add(g, id) as tf.Scalar;
   });
   const net = EnhancerNet.create(1);
@@ -133,7 +137,9 @@ async function timeTraining(plan: Plan, cell: TrainCell, encoder: ClipEncoder): 
   const xw = side === cell.size ? x : (tf.randomUniform([cell.batch, side, side, 3], 0, 1, 'float32', 4) as tf.Tensor4D);
   try {
     let t0 = performance.now();
-    const first = trainStepLazy(net, opt, xw, loss, STEP);
+    const opts = { ...STEP, microBatch: plan.microBatch };
+    cell.microBatch = plan.microBatch;
+    const first = trainStepLazy(net, opt, xw, loss, opts);
     await first.data();
     first.dispose();
     if (xw === x) cell.firstStepMs = performance.now() - t0;
@@ -145,7 +151,7 @@ async function timeTraining(plan: Plan, cell: TrainCell, encoder: ClipEncoder): 
     let last: tf.Scalar | null = null;
     for (let i = 0; i < cell.steps; i++) {
       last?.dispose();
-      last = trainStepLazy(net, opt, x, loss, STEP);
+      last = trainStepLazy(net, opt, x, loss, opts);
     }
     cell.loss = (await (last as tf.Scalar).data())[0];
     cell.msPerStep = (performance.now() - t0) / cell.steps;
@@ -366,7 +372,7 @@ export function renderTable(results: Record<string, BackendResult | undefined>, 
     const g = gpu?.train.find((c) => c.size === t.size && c.batch === t.batch);
     const w = wasm?.train.find((c) => c.size === t.size && c.batch === t.batch);
     const p = torch.train?.find((c) => c.size === t.size && c.batch === t.batch);
-    rows.push([`train step ${t.size}² batch ${t.batch} (ms)`, cell(fmtMs(g?.msPerStep), g?.error ?? colErr(gpu)), cell(fmtMs(w?.msPerStep), w?.error ?? colErr(wasm) ?? (wasm ? 'not run' : undefined)), cell(fmtMs(p?.msPerStep), p?.error ?? torch.skipped ?? torch.error), ratio(g?.msPerStep, p?.msPerStep), ratio(w?.msPerStep, g?.msPerStep)]);
+    rows.push([`train step ${t.size}² batch ${t.batch} (ms)`, cell(fmtMs(g?.msPerStep), g?.error ?? colErr(gpu)), cell(w?.msPerStep === undefined ? undefined : `${fmtMs(w.msPerStep)}${w.microBatch && w.microBatch < w.batch ? ` (${w.batch / w.microBatch}×${w.microBatch} micro-batches)` : ''}`, w?.error ?? colErr(wasm) ?? (wasm ? 'not run' : undefined)), cell(fmtMs(p?.msPerStep), p?.error ?? torch.skipped ?? torch.error), ratio(g?.msPerStep, p?.msPerStep), ratio(w?.msPerStep, g?.msPerStep)]);
     rows.push([`  first step incl. compile (ms)`, cell(fmtMs(g?.firstStepMs)), cell(fmtMs(w?.firstStepMs)), cell(fmtMs(p?.firstStepMs)), '', '']);
     const mem = (c?: TrainCell) => (c?.tensorsBefore === undefined ? undefined : `${c.tensorsBefore}→${c.tensorsAfter} tensors${c.tensorsBefore === c.tensorsAfter && c.bytesBefore === c.bytesAfter ? ' (flat)' : ' (GROWS)'}`);
     rows.push([`  tf.memory() over ${g?.steps ?? w?.steps ?? t.steps} steps`, cell(mem(g)), cell(mem(w)), p?.peakMiB !== undefined ? `peak alloc ${p.peakMiB.toFixed(0)} MiB` : '', '', '']);
