@@ -389,14 +389,22 @@ class ChunkHost implements Host {
     return this.inner.encodeImage(image, format, quality);
   }
 
-  /** Model files are read once per runner (weights stay in memory across chunks). */
+  /**
+   * Small model files (an enhancer's weights, which per-image Enhance re-reads every chunk) are read
+   * once per runner; big ones (a CLIP checkpoint, read once by a static Encoder) are not kept.
+   */
   readModelFile(source: string, file: string): Promise<Uint8Array | undefined> {
     const k = `${source}\n${file}`;
     let p = this.modelFiles.get(k);
     if (!p) {
       p = this.inner.readModelFile(source, file);
       this.modelFiles.set(k, p);
-      p.catch(() => this.modelFiles.delete(k));
+      p.then(
+        (bytes) => {
+          if (bytes && bytes.byteLength > 64 * 2 ** 20) this.modelFiles.delete(k);
+        },
+        () => this.modelFiles.delete(k),
+      );
     }
     return p;
   }
