@@ -7,6 +7,7 @@ import encodeImages from './encodeImages';
 import encoderNode from './encoder';
 import enhance from './enhance';
 import enhancerTrainer from './enhancerTrainer';
+import { cosineLr } from '../src/ml/training/enhancerTraining';
 import imageLoader from './imageLoader';
 import meanEmbedding from './meanEmbedding';
 import residualVector from './residualVector';
@@ -247,6 +248,24 @@ describe('enhancer-trainer run directly: clear errors naming the field, divergen
     const both = await failure({ residual, prompts });
     expect(both.info).toMatchObject({ field: 'prompts' });
     expect(both.info.message).toMatch(/Both/);
+  });
+
+  it('guidanceUnits gap: a residual without a backlit start, or a target not above it → "guidanceUnits"', async () => {
+    const noStart = await failure({ residual }, { guidanceUnits: 'gap' });
+    expect(noStart.info).toMatchObject({ field: 'guidanceUnits' });
+    expect(noStart.info.message).toMatch(/where the backlit set starts/);
+    const noGap = await failure({ residual: { ...residual, start: 0.5 } }, { guidanceUnits: 'gap' });
+    expect(noGap.info).toMatchObject({ field: 'guidanceUnits' });
+    expect(noGap.info.message).toMatch(/not above the backlit mean/);
+  });
+
+  it('cosineLr: lr through the warm-up, then cosine down to lr/10 at the last step', () => {
+    const cfg = { lr: 1e-3, iterations: 110, warmupIterations: 10 };
+    expect(cosineLr(cfg, 0)).toBe(1e-3);
+    expect(cosineLr(cfg, 9)).toBe(1e-3);
+    expect(cosineLr(cfg, 10)).toBeCloseTo(1e-3, 12);
+    expect(cosineLr(cfg, 109)).toBeCloseTo(1e-4, 12);
+    expect(cosineLr(cfg, 10 + 99 / 2)).toBeCloseTo(0.55e-3, 12);
   });
 
   it('guidance from another embedding space → the guidance field, naming both spaces', async () => {
