@@ -152,6 +152,9 @@ async function profileTask(name: string): Promise<ProfileRow[]> {
   t.dispose();
   const by = new Map<string, ProfileRow>();
   for (const k of info.kernels) {
+    // tf.profile also records op scopes ('', 'unnamed scope', 'forward', 'fusedConv2d__op'), which
+    // contain kernels listed on their own: keep registered kernels only.
+    if (!tf.getKernel(k.name, tf.getBackend())) continue;
     const row = by.get(k.name) ?? { kernel: k.name, ms: 0, count: 0 };
     row.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     row.count++;
@@ -278,6 +281,8 @@ async function driver(): Promise<void> {
         console.log('|---|---|---|---|');
         for (const r of rows.slice(0, 14)) console.log(`| ${r.kernel} | ${r.ms.toFixed(0)} | ${r.count} | ${pct(r.ms / total)} |`);
         console.log(`| (${rows.length} kernel types, total) | ${total.toFixed(0)} | ${rows.reduce((s, r) => s + r.count, 0)} | |`);
+        console.log('');
+        console.log('Times are inclusive: a kernel built from other kernels (src/ml/kernels: Conv2DBackpropFilter = BacklitFilterCols + BatchMatMul, Conv2DBackpropInput = Conv2D on the flipped filter) also counts the kernels it calls, which are listed too; shares are of the sum and overlap.');
         console.log('');
       }
     }
