@@ -151,3 +151,19 @@ describe('enhance node errors name the "weights" field', () => {
     ex.dispose();
   });
 });
+
+describe('enhance node default: the bundled enhancer', () => {
+  it('NodeHost, nothing wired and no weights: loads public/models/bundled-enhancer, says so, and brightens a dark photo without clipping it', async () => {
+    const nodeHost = new NodeHost({ baseDirs: [tmp], outDir: path.join(tmp, 'out-bundled') });
+    const dark = tf.tidy(() => tf.mul(photo, 0.35)) as tf.Tensor3D;
+    const res = await runEnhance(nodeHost, { mode: 'full' }, batch(['dark.jpg', dark]));
+    expect(res.ctx.logs.join('\n')).toMatch(/bundled enhancer/);
+    const out = res.images.images[0].tensor;
+    const meanOf = (t: tf.Tensor) => tf.tidy(() => tf.mean(t).dataSync()[0]);
+    const clippedOf = (t: tf.Tensor3D) => tf.tidy(() => tf.mean(tf.cast(tf.greater(tf.sum(tf.mul(t, tf.tensor1d([0.299, 0.587, 0.114])), -1), 0.98), 'float32')).dataSync()[0]);
+    expect(meanOf(out)).toBeGreaterThan(meanOf(dark) * 1.2);
+    expect(clippedOf(out)).toBeLessThan(clippedOf(dark) + 0.01);
+    release(res);
+    dark.dispose();
+  });
+});
