@@ -76,7 +76,7 @@ export function makePlan(quick: boolean, backend: string, steps?: number): Plan 
     quick,
     train: wasm ? [{ size: 256, batch: 8, steps: steps ?? 1 }] : [{ size: 256, batch: 8, steps: steps ?? 20 }, { size: 512, batch: 8, steps: steps ?? 5 }],
     warmupSide: wasm ? 32 : undefined,
-    microBatch: wasm ? 4 : undefined,
+    microBatch: wasm ? 2 : undefined,
     // s/MP on wasm from 512² (≈ 5 s a pass on one thread) rather than 1 MP (≈ 20 s): per-pixel cost is the same.
     fullSide: wasm ? 512 : 1024,
     photo: { w: 4000, h: 3000, tile: 1024 },
@@ -268,7 +268,7 @@ async function worker(backend: BackendName, quick: boolean, budgetS: number, ste
     if (cell.error) continue;
     try {
       await timeTraining(plan, cell, encoder);
-      log(`train ${t.size}² ×${t.batch}: ${cell.msPerStep?.toFixed(1)} ms/step (first ${cell.firstStepMs?.toFixed(0)} ms), tensors ${cell.tensorsBefore}→${cell.tensorsAfter}`);
+      log(`train ${t.size}² ×${t.batch}: ${cell.msPerStep?.toFixed(1)} ms/step${cell.firstStepMs === undefined ? '' : ` (first ${cell.firstStepMs.toFixed(0)} ms)`}, tensors ${cell.tensorsBefore}→${cell.tensorsAfter}`);
     } catch (err) {
       cell.error = `failed: ${(err as Error).message}`;
       log(cell.error);
