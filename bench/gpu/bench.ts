@@ -359,7 +359,11 @@ function runChild(cmd: string, args: string[], timeoutS: number): Promise<{ resu
 
 const fmtMs = (v?: number) => (v === undefined ? '' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const fmtS = (v?: number) => (v === undefined ? '' : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
-const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(a / b >= 10 ? 0 : 2)}×` : '–');
+const ratio = (a?: number, b?: number) => {
+  if (a === undefined || b === undefined || !(b > 0)) return '–';
+  const r = a / b;
+  return `${r >= 10 ? r.toFixed(0) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(1)}×`;
+};
 
 export function renderTable(results: Record<string, BackendResult | undefined>, torch: TorchResult, quick: boolean): string {
   const gpu = results.webgpu;
