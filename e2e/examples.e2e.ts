@@ -25,10 +25,16 @@ describe('every example graph runs in the editor', () => {
       await page.getByTestId('backend').filter({ hasText: 'backend: wasm' }).waitFor({ timeout: 60_000 });
       await page.getByTestId('examples').selectOption(file);
       await page.getByTestId('run').click();
-      await page.getByTestId('cancel').waitFor();
-      // The run is over when Run comes back; then every node must have finished.
-      await page.getByTestId('run').waitFor({ timeout: 240_000 });
-      const statuses = await page.locator('[data-testid^="status-"]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-testid')}: ${e.textContent}`));
+      // The run is over when no node is queued or running any more (a fast graph like brighten can
+      // finish before a Cancel button would ever be seen); then every node must have finished.
+      const readStatuses = () => page.locator('[data-testid^="status-"]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-testid')}: ${e.textContent}`));
+      const finished = async () => {
+        const all = await readStatuses();
+        return all.length > 0 && !all.some((s) => /: (queued|running)/.test(s));
+      };
+      await expect.poll(finished, { timeout: 240_000, interval: 500 }).toBe(true);
+      await page.getByTestId('run').waitFor({ timeout: 30_000 });
+      const statuses = await readStatuses();
       expect(statuses.length).toBeGreaterThan(0);
       expect(statuses.filter((s) => !/: (done|cached)/.test(s))).toEqual([]);
       await page.locator('.react-flow__controls-fitview').click();

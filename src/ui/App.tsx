@@ -22,6 +22,7 @@ import { HelpPanel } from './components/HelpPanel';
 import { ModelsPanel } from './models/ModelsPanel';
 import { CompareViewer } from './components/CompareViewer';
 import { actions, matches } from './actions';
+import { focusNode, recentFocus } from './viewFocus';
 
 const nodeTypes = { backlit: GraphNodeView, note: AnnotationView, frame: AnnotationView };
 const edgeTypes = { default: RoutedEdge };
@@ -104,7 +105,10 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
             if (!overlappingNodes().length) return;
             useEditor.getState().arrange();
             useEditor.getState().toast('info', 'Nodes grew with their results and overlapped: arranged them (Undo puts them back).');
-            setTimeout(() => void flow.fitView({ padding: 0.15, duration: 200 }), 50);
+            setTimeout(() => {
+              const focused = recentFocus();
+              void flow.fitView(focused ? { nodes: [{ id: focused }], maxZoom: 1.2, duration: 200 } : { padding: 0.15, duration: 200 });
+            }, 50);
           }, 200);
         }
       }),
@@ -252,7 +256,10 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
         }}
         onNodeDoubleClick={(e, node) => {
           // Double-click a title: zoom to that node.
-          if ((e.target as HTMLElement).closest('.node-header, .node-lod')) void flow.fitView({ nodes: [{ id: node.id }], maxZoom: 1.2, duration: 250 });
+          if ((e.target as HTMLElement).closest('.node-header, .node-lod')) {
+            focusNode(node.id);
+            void flow.fitView({ nodes: [{ id: node.id }], maxZoom: 1.2, duration: 250 });
+          }
         }}
         onNodeContextMenu={(e, node) => {
           e.preventDefault();

@@ -1,5 +1,6 @@
 import { useReactFlow } from '@xyflow/react';
 import { useEditor } from '../store';
+import { focusNode } from '../viewFocus';
 
 /** Messages; one about a node zooms to it when clicked. */
 export function Toasts() {
@@ -16,6 +17,7 @@ export function Toasts() {
             dismiss(t.id);
             if (t.nodeId && flow.getNode(t.nodeId)) {
               useEditor.setState((s) => ({ nodes: s.nodes.map((n) => ({ ...n, selected: n.id === t.nodeId })), selectedId: t.nodeId }));
+              focusNode(t.nodeId);
               void flow.fitView({ nodes: [{ id: t.nodeId }], maxZoom: 1.2, duration: 250 });
             }
           }}
