@@ -9,13 +9,13 @@
  * Prints the seed first: a failure is reproduced with --seed and the printed counterexample.
  * Exit status 1 when a property fails.
  */
-import { spawn } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import fc from 'fast-check';
 import { loadNodeRegistry } from '../src/cli/loadNodes';
 import { REPO_ROOT } from '../src/cli/nodeHost';
 import { useTestBackend } from '../src/ml/testing';
+import { runBacklit } from '../src/cli/testing';
 import {
   RAW_JS,
   Sandbox,
@@ -86,17 +86,8 @@ async function fuzzCli(runs: number) {
   console.log(`  CLI runs: ${runs} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
-function run(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin/backlit.js'), ...argv], { cwd: sandbox.inputs, env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** The real command, run from the sandbox's inputs folder (relative sources resolve there). */
+const run = (argv: string[]) => runBacklit(argv, { cwd: sandbox.inputs });
 
 let failed = 0;
 const t0 = performance.now();

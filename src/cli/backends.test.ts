@@ -1,27 +1,16 @@
-import { spawn } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runBacklit } from './testing';
 
 /** `backlit backends` and `run --backend …` as a user runs them (spawned CLI). */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/backlit.js');
 const BRIGHTEN = path.join(ROOT, 'graphs/brighten.json');
 /** A JavaScript stack line ("    at foo (file.ts:1:2)"); Dawn's own native log lines name .cpp files. */
 const JS_STACK = /^\s+at .+\.(ts|js|mjs|cjs):\d+/m;
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runBacklit(args, { env });
 
 describe('backlit backends / --backend', () => {
   it('backends --json lists the adapter(s) with limits and a probe time or reason per backend', async () => {

@@ -1,38 +1,21 @@
-import { spawn } from 'node:child_process';
 import { existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBacklit, type CliResult } from './testing';
 
 /**
  * Integration tests of the `backlit` command: each one spawns `node bin/backlit.js …` from the
  * repo root, exactly as a user would run it.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/backlit.js');
 const GRAPHS_DIR = path.join(ROOT, 'graphs');
 const BRIGHTEN = path.join(GRAPHS_DIR, 'brighten.json');
 const V0_FIXTURE = path.join(ROOT, 'src/engine/schema/fixtures/v0-brighten.json');
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => runBacklit(args);
 
 /** A stack trace line ("    at foo (file.ts:1:2)") must never reach a user. */
 const STACK = /^\s+at .+[:(]/m;

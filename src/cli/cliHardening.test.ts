@@ -1,28 +1,17 @@
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBacklit } from './testing';
 
 /** Issue 15 repros through the real `backlit` command: each must fail safely, with exit 2 and a message. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/backlit.js');
 const BRIGHTEN = path.join(ROOT, 'graphs/brighten.json');
 const STACK = /^\s+at .+[:(]/m;
 const RAW = /TypeError|RangeError|Cannot read propert|Maximum call stack/;
 
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (...args: string[]) => runBacklit(args);
 
 let tmp: string;
 beforeAll(async () => {

@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, promises as fs, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBacklit } from '../../src/cli/testing';
 
 /**
  * Every example graph in graphs/ runs from the CLI with `--backend webgpu` (Dawn in Node; without
@@ -19,7 +19,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * Skipped (with the reason) only when Dawn finds no adapter.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin/backlit.js');
 const GRAPHS_DIR = path.join(ROOT, 'graphs');
 
 /** Per graph: --set overrides that keep every node but cut steps and pixels. */
@@ -53,18 +52,7 @@ interface RunJson {
   errors: unknown[];
 }
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-  });
-}
+const cli = runBacklit;
 
 async function run(graph: string, backend: string, out: string): Promise<RunJson & { ms: number }> {
   const sets = (SHRINK[graph] ?? []).flatMap((s) => ['--set', s]);
