@@ -82,9 +82,13 @@ async function openWith(page: Page, weights: string) {
   await page.locator('[data-testid="node-load"] input[type=file]').first().setInputFiles(INPUT);
 }
 
-async function runAndWait(page: Page, node = 'save'): Promise<string> {
+/**
+ * Runs the graph and waits until `node` shows `expected`. Waiting for any final status would accept
+ * the badge a previous run left (e.g. 'blocked' after an error) before this run has even queued.
+ */
+async function runAndWait(page: Page, node: string, expected: RegExp): Promise<string> {
   await page.getByTestId('run').click();
-  await expect.poll(async () => (await page.getByTestId(`status-${node}`).textContent()) ?? '', { timeout: 90_000 }).toMatch(/^(done|error|blocked)/);
+  await expect.poll(async () => (await page.getByTestId(`status-${node}`).textContent()) ?? '', { timeout: 90_000 }).toMatch(expected);
   return (await page.getByTestId(`status-${node}`).textContent()) ?? '';
 }
 
@@ -128,7 +132,7 @@ describe('models in the browser', () => {
     await page.getByTestId('model-files-enhance').setInputFiles(weightsFile);
     await expect.poll(() => weightsParam(page), { timeout: 30_000 }).toMatch(/^model:enhancer\/e2e-enhancer@[0-9a-f]{16}\/e2e-enhancer\.safetensors$/);
     const ref = await weightsParam(page);
-    expect(await runAndWait(page)).toMatch(/^done/);
+    expect(await runAndWait(page, 'save', /^done/)).toMatch(/^done/);
     const cli = await cliOutput(weightsFile, 'safetensors');
     const got = await browserOutput(page);
     expect([got.width, got.height]).toEqual([cli.info.width, cli.info.height]);
@@ -143,7 +147,7 @@ describe('models in the browser', () => {
     await page.getByTestId('backend').filter({ hasText: 'backend: wasm' }).waitFor({ timeout: 60_000 });
     await page.locator('[data-testid="node-load"] input[type=file]').first().setInputFiles(INPUT);
     expect(await weightsParam(page)).toBe(ref);
-    expect(await runAndWait(page)).toMatch(/^done/);
+    expect(await runAndWait(page, 'save', /^done/)).toMatch(/^done/);
     expect(maxDiff((await browserOutput(page)).rgba, cli.data)).toBeLessThanOrEqual(1);
 
     await page.getByTestId('models-toggle').click();
@@ -168,11 +172,11 @@ describe('models in the browser', () => {
     // The reference a first browser wrote (same file, same hash), opened in a fresh browser profile.
     const sha = (await import('node:crypto')).createHash('sha256').update(readFileSync(weightsFile)).digest('hex');
     await openWith(page, `model:enhancer/e2e-enhancer@${sha.slice(0, 16)}/e2e-enhancer.safetensors`);
-    await expect(page.getByTestId('model-missing-enhance').textContent()).resolves.toMatch(/not in this browser: e2e-enhancer\.safetensors/);
+    await expect.poll(() => page.getByTestId('model-missing-enhance').textContent()).toMatch(/not in this browser: e2e-enhancer\.safetensors/);
     await page.getByTestId('models-toggle').click();
-    await expect(page.getByTestId('models-missing').textContent()).resolves.toMatch(/e2e-enhancer\.safetensors.*for node enhance \(weights\)/);
+    await expect.poll(() => page.getByTestId('models-missing').textContent()).toMatch(/e2e-enhancer\.safetensors.*for node enhance \(weights\)/);
     await page.getByTestId('models-toggle').click();
-    expect(await runAndWait(page, 'enhance')).toMatch(/^error/);
+    expect(await runAndWait(page, 'enhance', /^error/)).toMatch(/^error/);
     const err = (await page.getByTestId('error-enhance').textContent()) ?? '';
     expect(err).toMatch(/weights/);
     expect(err).toContain('e2e-enhancer.safetensors');
@@ -183,14 +187,14 @@ describe('models in the browser', () => {
     await dropFile(page, 'model-drop-enhance', weightsFile);
     await expect.poll(() => page.getByTestId('model-drop-enhance').textContent(), { timeout: 30_000 }).toMatch(/stored: e2e-enhancer/);
     expect(await weightsParam(page)).toBe(`model:enhancer/e2e-enhancer@${sha.slice(0, 16)}/e2e-enhancer.safetensors`);
-    expect(await runAndWait(page)).toMatch(/^done/);
+    expect(await runAndWait(page, 'save', /^done/)).toMatch(/^done/);
 
     // Delete from the panel: the node asks for the file again.
     page.once('dialog', (d) => void d.accept());
     await page.getByTestId('models-toggle').click();
     await page.getByTestId('model-delete-e2e-enhancer').click();
     await expect.poll(() => page.getByTestId('model-row-e2e-enhancer').count()).toBe(0);
-    await expect(page.getByTestId('model-missing-enhance').textContent()).resolves.toMatch(/not in this browser/);
+    await expect.poll(() => page.getByTestId('model-missing-enhance').textContent()).toMatch(/not in this browser/);
     expect(errors).toEqual([]);
     await context.close();
   });
@@ -226,7 +230,7 @@ describe('models in the browser', () => {
     await openWith(page, '');
     await page.getByTestId('model-files-enhance').setInputFiles([path.join(DIR, 'tfjs/model.json'), path.join(DIR, 'tfjs/weights.bin')]);
     await expect.poll(() => weightsParam(page), { timeout: 30_000 }).toMatch(/^model:enhancer\/tfjs-enhancer@[0-9a-f]{16}$/);
-    expect(await runAndWait(page)).toMatch(/^done/);
+    expect(await runAndWait(page, 'save', /^done/)).toMatch(/^done/);
     const cli = await cliOutput(path.join(DIR, 'tfjs'), 'tfjs');
     expect(maxDiff((await browserOutput(page)).rgba, cli.data)).toBeLessThanOrEqual(1);
     await context.close();
@@ -238,7 +242,7 @@ describe('models in the browser', () => {
     await openWith(page, '');
     await dropFile(page, 'model-drop-enhance', RELEASED);
     await expect.poll(() => weightsParam(page), { timeout: 30_000 }).toMatch(/^model:enhancer\/rave_unpaired@[0-9a-f]{16}\/rave_unpaired\.pth$/);
-    expect(await runAndWait(page)).toMatch(/^done/);
+    expect(await runAndWait(page, 'save', /^done/)).toMatch(/^done/);
     const cli = await cliOutput(RELEASED, 'pth');
     expect(maxDiff((await browserOutput(page)).rgba, cli.data)).toBeLessThanOrEqual(1);
     await context.close();
@@ -268,7 +272,7 @@ describe('models in the browser', () => {
     await page.getByTestId('model-folder-encoder').setInputFiles('public/models/tiny-clip');
     const source = () => page.evaluate(() => String((JSON.parse(localStorage.getItem('backlit-studio:autosave') ?? '{}') as { nodes?: Array<{ id: string; params: Record<string, unknown> }> }).nodes?.find((n) => n.id === 'encoder')?.params.source ?? ''));
     await expect.poll(source, { timeout: 30_000 }).toMatch(/^model:clip\/tiny-clip@[0-9a-f]{16}$/);
-    expect(await runAndWait(page, 'encode')).toMatch(/^done/);
+    expect(await runAndWait(page, 'encode', /^done/)).toMatch(/^done/);
     await page.getByTestId('models-toggle').click();
     const row = (await page.getByTestId('model-row-tiny-clip').textContent()) ?? '';
     expect(row).toContain('config.json, model.safetensors');
