@@ -15,3 +15,4 @@ export * from './executor/executor';
 export * from './executor/hash';
 export * from './executor/views';
 export * from './ports/images';
+export * from './subgraph';

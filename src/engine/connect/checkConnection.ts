@@ -3,6 +3,7 @@ import { pathExists } from '../graph/topology';
 import type { NodeRegistry } from '../registry/registry';
 import { SPACED_KINDS } from '../ports/kinds';
 import { inferSpaces, spaceOfInputs } from './spaces';
+import { nodeSpec } from '../subgraph/subgraph';
 
 export type ConnectionCheck =
   | { ok: true }
@@ -41,8 +42,9 @@ export function checkConnection(graph: Graph, registry: NodeRegistry, edge: Grap
   const target = index ? index.node(edge.to.node) : graph.nodes.find((n) => n.id === edge.to.node);
   if (!source) return refuse('unknown-node', `There is no node "${edge.from.node}" to wire from.`);
   if (!target) return refuse('unknown-node', `There is no node "${edge.to.node}" to wire into.`);
-  const sourceDef = registry.get(source.type);
-  const targetDef = registry.get(target.type);
+  // Group nodes' ports come from their subgraph definition (typed like the inner ports).
+  const sourceDef = nodeSpec(graph, source, registry);
+  const targetDef = nodeSpec(graph, target, registry);
   if (!sourceDef) return refuse('unknown-node-type', `Node "${source.id}" has the unknown type "${source.type}".`);
   if (!targetDef) return refuse('unknown-node-type', `Node "${target.id}" has the unknown type "${target.type}".`);
   const out = sourceDef.outputs[edge.from.port];

@@ -30,7 +30,8 @@ export type ErrorCode =
   | 'weights-not-finite'
   | 'bad-set-option'
   | 'batch-unsupported'
-  | 'queue-unavailable';
+  | 'queue-unavailable'
+  | 'subgraph-invalid';
 
 export interface ErrorInfo {
   code: ErrorCode;

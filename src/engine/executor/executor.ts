@@ -10,6 +10,7 @@ import { validateGraph } from '../schema/loadGraph';
 import { collectHandles, collectTensors, tensorsOwnedBy, type Disposable } from '../ports/values';
 import { canonicalJson, hashString } from './hash';
 import { viewOf, type PortView } from './views';
+import { expandSubgraphs, expandTargets } from '../subgraph/subgraph';
 
 export type NodeStatus = 'queued' | 'running' | 'done' | 'cached' | 'error' | 'blocked' | 'cancelled' | 'bypassed';
 
@@ -78,7 +79,7 @@ export class Executor {
     }
   }
 
-  private async runUnguarded(graph: Graph, opts: RunOptions): Promise<RunSummary> {
+  private async runUnguarded(input: Graph, opts: RunOptions): Promise<RunSummary> {
     const started = now();
     const emit = (e: ExecutorEvent) => opts.onEvent?.(e);
     const signal = opts.signal ?? new AbortController().signal;
@@ -86,7 +87,10 @@ export class Executor {
     const results: Record<string, NodeResult> = Object.create(null) as Record<string, NodeResult>;
     const graphErrors: ErrorInfo[] = [];
 
-    const problems = validateGraph(graph, this.registry);
+    // Validation first (it migrates params in place), then group nodes flatten into the nodes they
+    // stand for: a grouped graph runs exactly as its expanded one, events name inner nodes ("g/x").
+    const problems = validateGraph(input, this.registry);
+    const graph = expandSubgraphs(input).graph;
     const problemsByNode = new Map<string, ErrorInfo>();
     const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
     for (const p of problems) {
@@ -101,9 +105,9 @@ export class Executor {
       return summary;
     }
 
-    const wanted = opts.targets?.length ? upstreamClosure(graph, opts.targets) : undefined;
-    // The graph as JSON, for nodes that record how their results were made (Output's PNG text chunk).
-    const workflow = JSON.stringify(graph);
+    const wanted = opts.targets?.length ? upstreamClosure(graph, expandTargets(graph, opts.targets)) : undefined;
+    // The graph as JSON, for nodes that record how their results were made (Output's PNG text chunk); groups kept.
+    const workflow = JSON.stringify(input);
     const runIds = order.filter((id) => !wanted || wanted.has(id));
     const incomingOf = new Map<string, Graph['edges']>();
     for (const e of graph.edges) {
@@ -314,7 +318,7 @@ export class Executor {
 
   /** Drops cached nodes that are no longer in the graph (deleted in the editor). */
   prune(graph: Graph): void {
-    const ids = new Set(graph.nodes.map((n) => n.id));
+    const ids = new Set(expandSubgraphs(graph).graph.nodes.map((n) => n.id));
     for (const id of [...this.cache.keys()]) if (!ids.has(id)) this.evict(id);
   }
 

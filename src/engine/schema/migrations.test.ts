@@ -29,7 +29,7 @@ describe('graph migrations', () => {
 
   it('v0 → v1 moves x/y into position and links into edges, keeping meta', () => {
     const v0 = JSON.parse(readFixture('v0-brighten.json'));
-    const up = migrateGraph(v0, 0);
+    const up = MIGRATIONS[0].up(v0);
     expect(up.version).toBe(1);
     expect(up).not.toHaveProperty('links');
     expect(up.edges).toEqual([
@@ -41,6 +41,23 @@ describe('graph migrations', () => {
     expect(up.meta).toEqual(v0.meta);
     // The input is not modified.
     expect(v0.links).toHaveLength(2);
+  });
+
+  it('v0 goes all the way up to the current version', () => {
+    expect(migrateGraph(JSON.parse(readFixture('v0-brighten.json')), 0).version).toBe(CURRENT_GRAPH_VERSION);
+  });
+
+  it('v1 → v2 (subgraphs) only bumps the version: a v1 graph has no group nodes', () => {
+    const v1 = JSON.parse(readFixture('v1-brighten.json'));
+    expect(v1.version).toBe(1);
+    expect(MIGRATIONS[1].up(v1)).toEqual({ ...v1, version: 2 });
+  });
+
+  it('loads the v2 fixture with a group node and runs nothing differently', () => {
+    const { graph, errors } = loadGraph(readFixture('v2-brighten-grouped.json'), registry);
+    expect(errors).toEqual([]);
+    expect(graph!.nodes.find((n) => n.type === 'subgraph')).toMatchObject({ id: 'brighten-group', subgraph: 'brighten-block' });
+    expect(graph!.subgraphs![0].nodes[0].params).toEqual({ stops: 1, gamma: 1.4 });
   });
 
   it('leaves a current graph alone', () => {

@@ -33,6 +33,13 @@ export const MIGRATIONS: GraphMigration[] = [
       };
     },
   },
+  {
+    to: 2,
+    why: 'v2 adds subgraphs: "subgraphs" (definitions) and group nodes of type "subgraph" that name one; a v1 graph has neither, so only the version changes.',
+    up(g) {
+      return { ...g, version: 2 };
+    },
+  },
 ];
 
 export function migrateGraph(raw: RawGraph, from: number): RawGraph {
