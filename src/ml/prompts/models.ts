@@ -94,7 +94,8 @@ export function latentPrompts(init: tf.Tensor2D): PromptParameters {
  * use g/‖g‖; the scale sets how far one Adam step moves them).
  */
 export function randomLatentInit(dim: number, seed: number): tf.Tensor2D {
-  return tf.randomNormal([2, dim], 0, 1, 'float32', seed) as tf.Tensor2D;
+  // tfjs's randomNormal treats seed 0 as "no seed" (Math.random()): map it to a fixed one.
+  return tf.randomNormal([2, dim], 0, 1, 'float32', seed === 0 ? 0x5eed : seed) as tf.Tensor2D;
 }
 
 /**
