@@ -19,7 +19,7 @@ import { retinexOut, type EnhanceResult, type EnhancerNet, type PadMode } from '
 /** Receptive radius of the whole network in px (17 stacked 3×3 convs). */
 export const RECEPTIVE_RADIUS = 17;
 /** Receptive radius of stage 1 (cond1 + 2 ResBlocks). */
-const STAGE1_RADIUS = 5;
+export const STAGE1_RADIUS = 5;
 
 export interface TiledOptions {
   /** Core tile side in px (default 512). */
@@ -57,11 +57,12 @@ export interface TiledRunOptions extends TiledOptions {
 }
 
 /** Approximate cost of a pass-2 tile in pass-1 tiles (17 vs 5 convs, plus the PPM): only seeds the first ETA. */
-const PASS2_PER_PASS1 = 4;
+export const PASS2_PER_PASS1 = 4;
 
-interface Span { core0: number; core1: number; ext0: number; ext1: number }
+export interface Span { core0: number; core1: number; ext0: number; ext1: number }
 
-function spans(n: number, tile: number, halo: number): Span[] {
+/** Tile spans along one axis: cores of `tile` px, extended by `halo` (clipped to the image). */
+export function spans(n: number, tile: number, halo: number): Span[] {
   const out: Span[] = [];
   for (let s = 0; s < n; s += tile) {
     const e = Math.min(n, s + tile);

@@ -48,6 +48,42 @@ export interface EnhanceResult {
 
 export const PPM_BINS = [1, 2, 3, 6] as const;
 const EPS = 1e-9;
+/** Slope of every LeakyReLU in the network. */
+export const LRELU_SLOPE = 0.2;
+
+/**
+ * One layer of the trunk. `features1` and `rest` walk STAGE1 / STAGE2, and the ONNX exporter
+ * (src/ml/onnx/export.ts) walks the same lists, so the architecture is written down once.
+ * conv: 3×3, stride 1; pad 'mode' follows ForwardOptions.padMode, 'zero' always zero-pads.
+ * res: ResidualBlock{block}: lrelu(conv2(lrelu(conv1(x))) + x), reflect-padded, no bias.
+ */
+export type TrunkLayer =
+  | { kind: 'conv'; name: string; pad: 'mode' | 'zero'; bias: boolean; act: Activation; alpha?: string }
+  | { kind: 'res'; block: number };
+
+/** Stage 1: conv 3→32 + LeakyReLU, ResBlock1, ResBlock2 (receptive radius 5 px). */
+export const STAGE1: readonly TrunkLayer[] = [
+  { kind: 'conv', name: 'cond1', pad: 'mode', bias: true, act: 'lrelu' },
+  { kind: 'res', block: 1 },
+  { kind: 'res', block: 2 },
+];
+
+/** After the pyramid pooling: the PPM fuse conv (input: f1 ++ upsampled contexts), then stage 2. */
+export const STAGE2: readonly TrunkLayer[] = [
+  { kind: 'conv', name: 'PPM1.fuse.0', pad: 'zero', bias: false, act: 'prelu', alpha: 'PPM1.fuse.1.weight' },
+  { kind: 'conv', name: 'condx', pad: 'mode', bias: true, act: 'none' },
+  { kind: 'res', block: 3 },
+  { kind: 'res', block: 4 },
+  { kind: 'conv', name: 'condy', pad: 'mode', bias: true, act: 'none' },
+  { kind: 'res', block: 5 },
+  { kind: 'res', block: 6 },
+  { kind: 'conv', name: 'cond_add1', pad: 'mode', bias: true, act: 'relu' },
+];
+
+/** Parameter names of PPM branch i (bin PPM_BINS[i]): 1×1 conv 32→8 without bias, then PReLU. */
+export function ppmBranch(i: number): { conv: string; alpha: string } {
+  return { conv: `PPM1.features.${i}.1.weight`, alpha: `PPM1.features.${i}.2.weight` };
+}
 
 interface ParamSpec { name: string; shape: number[]; kind: 'conv' | 'bias' | 'prelu' }
 
@@ -262,7 +298,7 @@ export class EnhancerNet {
       const xin = Array.isArray(x) ? tf.concat(x, 3) : x;
       const z = this.conv3(xin, name, pad, bias);
       if (act === 'relu') return tf.relu(z);
-      if (act === 'lrelu') return tf.leakyRelu(z, 0.2);
+      if (act === 'lrelu') return tf.leakyRelu(z, LRELU_SLOPE);
       if (act === 'prelu') return this.prelu(z, preluName as string);
       return z;
     });
@@ -284,21 +320,33 @@ export class EnhancerNet {
       return fusedResBlock(x, this.w(`ResidualBlock${i}.conv1.weight`) as tf.Tensor4D, this.w(`ResidualBlock${i}.conv2.weight`) as tf.Tensor4D, { checkpoint: opts.checkpoint });
     }
     return tf.tidy(() => {
-      const h = tf.leakyRelu(this.conv3(x, `ResidualBlock${i}.conv1`, 'reflect', false), 0.2);
+      const h = tf.leakyRelu(this.conv3(x, `ResidualBlock${i}.conv1`, 'reflect', false), LRELU_SLOPE);
       const y = this.conv3(h, `ResidualBlock${i}.conv2`, 'reflect', false);
-      return tf.leakyRelu(tf.add(y, x) as tf.Tensor4D, 0.2);
+      return tf.leakyRelu(tf.add(y, x) as tf.Tensor4D, LRELU_SLOPE);
     });
   }
 
   /** Stage 1: conv 3→32 + LeakyReLU, ResBlock1, ResBlock2 (receptive radius 5 px). */
   features1(x: tf.Tensor4D, opts: ForwardOptions = {}): tf.Tensor4D {
+    return this.walk(x, STAGE1, opts);
+  }
+
+  /** Runs `layers` on `input` (an array is concatenated along channels by the first conv); frees what it made along the way. */
+  private walk(input: tf.Tensor4D | tf.Tensor4D[], layers: readonly TrunkLayer[], opts: ForwardOptions): tf.Tensor4D {
     const pad = opts.padMode ?? 'zero';
-    const a = this.convAct(x, 'cond1', pad, true, 'lrelu', opts);
-    const b = this.resBlock(a, 1, opts);
-    a.dispose();
-    const c = this.resBlock(b, 2, opts);
-    b.dispose();
-    return c;
+    let x: tf.Tensor4D | null = null;
+    for (const l of layers) {
+      const src = x ?? input;
+      let y: tf.Tensor4D;
+      if (l.kind === 'res') {
+        if (Array.isArray(src)) throw new Error('enhancer: a ResBlock cannot take a channel list; the first layer of a stage must be a conv.');
+        y = this.resBlock(src, l.block, opts);
+      } else y = this.convAct(src, l.name, l.pad === 'mode' ? pad : 'zero', l.bias, l.act, opts, l.alpha);
+      x?.dispose();
+      x = y;
+    }
+    if (!x) throw new Error('enhancer: empty layer list.');
+    return x;
   }
 
   /** Per-bin pooled sums → pooled means are linear in f1, so tiles can accumulate them exactly. */
@@ -313,7 +361,7 @@ export class EnhancerNet {
 
   /** The b×b context of each PPM branch: 1×1 conv 32→8 → PReLU on the pooled map. */
   ppmContext(pooled: tf.Tensor4D[]): tf.Tensor4D[] {
-    return pooled.map((p, i) => tf.tidy(() => this.prelu(tf.conv2d(p, this.w(`PPM1.features.${i}.1.weight`) as tf.Tensor4D, 1, 'valid'), `PPM1.features.${i}.2.weight`)));
+    return pooled.map((p, i) => tf.tidy(() => this.prelu(tf.conv2d(p, this.w(ppmBranch(i).conv) as tf.Tensor4D, 1, 'valid'), ppmBranch(i).alpha)));
   }
 
   /**
@@ -321,32 +369,20 @@ export class EnhancerNet {
    * inside the whole image so the upsampled contexts are the matching window of the global ones.
    */
   rest(f1: tf.Tensor4D, ctx: tf.Tensor4D[], opts: ForwardOptions & { rowsFrom?: number; colsFrom?: number; fullH?: number; fullW?: number } = {}): tf.Tensor4D {
-    const pad = opts.padMode ?? 'zero';
     const [, h, w] = f1.shape;
     const fullH = opts.fullH ?? h;
     const fullW = opts.fullW ?? w;
-    let x = tf.tidy(() => {
-      const ups = ctx.map((c, i) => {
-        const b = PPM_BINS[i];
-        const uh = tf.tensor2d(upsampleMatrix(fullH, b, opts.rowsFrom ?? 0, h), [h, b]);
-        const uw = tf.tensor2d(upsampleMatrix(fullW, b, opts.colsFrom ?? 0, w), [w, b]);
-        return separable(c, uh, uw);
-      });
-      const fused = this.convAct([f1, ...ups], 'PPM1.fuse.0', 'zero', false, 'prelu', opts, 'PPM1.fuse.1.weight');
-      return this.convAct(fused, 'condx', pad, true, 'none', opts);
-    });
-    const step = (f: (t: tf.Tensor4D) => tf.Tensor4D) => {
-      const y = f(x);
-      x.dispose();
-      x = y;
-    };
-    step((t) => this.resBlock(t, 3, opts));
-    step((t) => this.resBlock(t, 4, opts));
-    step((t) => this.convAct(t, 'condy', pad, true, 'none', opts));
-    step((t) => this.resBlock(t, 5, opts));
-    step((t) => this.resBlock(t, 6, opts));
-    step((t) => this.convAct(t, 'cond_add1', pad, true, 'relu', opts));
-    return x;
+    const ups = tf.tidy(() => ctx.map((c, i) => {
+      const b = PPM_BINS[i];
+      const uh = tf.tensor2d(upsampleMatrix(fullH, b, opts.rowsFrom ?? 0, h), [h, b]);
+      const uw = tf.tensor2d(upsampleMatrix(fullW, b, opts.colsFrom ?? 0, w), [w, b]);
+      return separable(c, uh, uw);
+    }));
+    try {
+      return this.walk([f1, ...ups], STAGE2, opts);
+    } finally {
+      tf.dispose(ups);
+    }
   }
 
   /** Illumination map L [N,H,W,1] of images [N,H,W,3]. Differentiable. */
