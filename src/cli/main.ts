@@ -16,6 +16,8 @@ import {
   type PortView,
   type ReportValue,
   viewOf,
+  expandSubgraphs,
+  findNode,
 } from '../engine';
 import { backendsReport, CLI_BACKENDS, describeSelection, formatBackendsReport, selectBackend, type CliBackend } from './backends';
 import { loadNodeRegistry } from './loadNodes';
@@ -52,8 +54,10 @@ program
     const registry = await loadNodeRegistry();
     const graph = await readGraph(graphPath, registry);
     applySets(graph, opts.set, registry);
-    if (batchRequested(graph, opts)) {
-      process.exitCode = await runBatchCommand(graphPath, graph, registry, { ...opts, setupBackend: async () => void (await selectBackend(opts.backend)) });
+    // Group nodes run as the nodes inside them ("group/inner" ids); the executor expands the same way.
+    const flat = expandSubgraphs(graph).graph;
+    if (batchRequested(flat, opts)) {
+      process.exitCode = await runBatchCommand(graphPath, flat, registry, { ...opts, setupBackend: async () => void (await selectBackend(opts.backend)) });
       return;
     }
     const outDir = path.resolve(opts.out || path.join('out', path.basename(graphPath, '.json')));
@@ -66,12 +70,12 @@ program
       process.stderr.write('\ncancelling…\n');
       abort.abort();
     });
-    const progress = opts.quiet ? undefined : new ProgressView(graph);
+    const progress = opts.quiet ? undefined : new ProgressView(flat);
     const summary = await executor.run(graph, { signal: abort.signal, onEvent: (e) => progress?.onEvent(e) });
     progress?.stop();
     const written: Record<string, ReportValue['rows']> = {};
     const values: Record<string, Record<string, PortView>> = {};
-    for (const n of graph.nodes) {
+    for (const n of flat.nodes) {
       const outputs = executor.outputsOf(n.id);
       const def = registry.get(n.type);
       if (!outputs || !def) continue;
@@ -116,7 +120,10 @@ program
     const text = await readText(graphPath);
     const result = loadGraph(text, registry);
     if (opts.json) process.stdout.write(`${JSON.stringify({ ok: result.errors.length === 0, errors: result.errors }, null, 2)}\n`);
-    else if (result.errors.length === 0) process.stdout.write(`${graphPath}: ok (${result.graph!.nodes.length} nodes, ${result.graph!.edges.length} wires)\n`);
+    else if (result.errors.length === 0) {
+      const groups = result.graph!.subgraphs?.length ? `, ${result.graph!.nodes.filter((n) => n.type === 'subgraph').length} group node(s) over ${expandSubgraphs(result.graph!).graph.nodes.length} nodes inside and out` : '';
+      process.stdout.write(`${graphPath}: ok (${result.graph!.nodes.length} nodes, ${result.graph!.edges.length} wires${groups})\n`);
+    }
     else for (const e of result.errors) process.stderr.write(`${graphPath}: ${formatError(e)}\n`);
     process.exitCode = result.errors.length ? 2 : 0;
   });
@@ -210,8 +217,9 @@ export function applySets(graph: Graph, sets: string[], registry: NodeRegistry):
     const m = /^([^.=]+)\.([^=]+)=(.*)$/s.exec(s);
     if (!m) throw new BacklitError({ code: 'bad-set-option', field: '--set', message: `"${s}" is not of the form node.param=value.`, fix: 'write e.g. --set load.maxCount=4.' });
     const [, nodeId, param, raw] = m;
-    const node = graph.nodes.find((n) => n.id === nodeId);
-    if (!node) throw new BacklitError({ code: 'bad-set-option', field: '--set', message: `There is no node "${nodeId}" in this graph.`, fix: `node ids: ${graph.nodes.map((n) => n.id).join(', ')}.` });
+    // "group/inner" names a node inside a group (its definition: shared by every instance of it).
+    const node = findNode(graph, nodeId);
+    if (!node) throw new BacklitError({ code: 'bad-set-option', field: '--set', message: `There is no node "${nodeId}" in this graph.`, fix: `node ids: ${expandSubgraphs(graph).graph.nodes.map((n) => n.id).join(', ')}.` });
     const def = registry.get(node.type);
     if (def && !Object.hasOwn(def.params.shape, param)) {
       throw new BacklitError({ code: 'bad-set-option', nodeId, nodeType: def.title, field: param, message: `${def.title} has no param "${param}".`, fix: `params: ${Object.keys(def.params.shape).join(', ')}.` });
@@ -224,7 +232,7 @@ export function applySets(graph: Graph, sets: string[], registry: NodeRegistry):
     }
     node.params = { ...node.params, [param]: value };
   }
-  const problems = graph.nodes.flatMap((n) => {
+  const problems = expandSubgraphs(graph).graph.nodes.flatMap((n) => {
     const def = registry.get(n.type);
     const parsed = def?.params.safeParse(n.params);
     return parsed && !parsed.success ? [{ n, issue: parsed.error.issues[0], def: def! }] : [];
