@@ -23,6 +23,7 @@ import { backendsReport, CLI_BACKENDS, describeSelection, formatBackendsReport, 
 import { loadNodeRegistry } from './loadNodes';
 import { availableCores, configureWasmThreads, describeWasmThreads, wasmThreadCount } from './wasmThreads';
 import { batchRequested, runBatchCommand } from './batch';
+import { configureEnhanceEngine, ENHANCE_ENGINES, type EnhanceEngineChoice } from './onnxEngine';
 import { registerWorkerCommand } from './worker';
 import { NodeHost, REPO_ROOT } from './nodeHost';
 import { graphFromPng } from '../engine/schema/pngWorkflow';
@@ -43,6 +44,7 @@ program
   .option('--set <node.param=value>', 'override a param (repeatable); value is JSON or a plain string', collect, [] as string[])
   .option('--out <dir>', 'output root folder', '')
   .addOption(new Option('--backend <name>', 'tfjs backend; auto times a probe on each and picks the fastest').choices([...CLI_BACKENDS]).default('auto'))
+  .addOption(new Option('--engine <name>', 'Enhance inference: onnx = onnxruntime-node on the CPU (measured faster than tfjs-wasm); auto = onnx on a CPU backend when it loads, else tfjs').choices([...ENHANCE_ENGINES]).default('auto'))
   .option('--json', 'print a machine-readable summary on stdout')
   .option('--quiet', 'no progress output')
   .option('--chunk-size <n>', 'batch run: images per chunk (memory grows with it, not with the folder; default meta.batch.chunkSize or 16)')
@@ -50,19 +52,28 @@ program
   .option('--redis <url>', 'distributed batch run: queue shards on this Redis for `backlit worker`s (e.g. redis://127.0.0.1:6379)')
   .option('--shard-size <n>', 'distributed batch run: images per shard job (default: the chunk size)')
   .option('--no-resume', 'batch run: redo chunks even where a resume record says they are done')
-  .action(async (graphPath: string, opts: { set: string[]; out: string; backend: CliBackend; json?: boolean; quiet?: boolean }) => {
+  .action(async (graphPath: string, opts: { set: string[]; out: string; backend: CliBackend; engine: EnhanceEngineChoice; json?: boolean; quiet?: boolean }) => {
+    const threads = () => wasmThreadCount() ?? program.opts<{ threads?: number }>().threads ?? availableCores();
     const registry = await loadNodeRegistry();
     const graph = await readGraph(graphPath, registry);
     applySets(graph, opts.set, registry);
     // Group nodes run as the nodes inside them ("group/inner" ids); the executor expands the same way.
     const flat = expandSubgraphs(graph).graph;
     if (batchRequested(flat, opts)) {
-      process.exitCode = await runBatchCommand(graphPath, flat, registry, { ...opts, setupBackend: async () => void (await selectBackend(opts.backend)) });
+      process.exitCode = await runBatchCommand(graphPath, flat, registry, {
+        ...opts,
+        setupBackend: async () => {
+          await selectBackend(opts.backend);
+          const engine = await configureEnhanceEngine(opts.engine, threads());
+          if (!opts.quiet) process.stderr.write(`${engine}\n`);
+        },
+      });
       return;
     }
     const outDir = path.resolve(opts.out || path.join('out', path.basename(graphPath, '.json')));
     const backend = await selectBackend(opts.backend);
-    if (!opts.quiet) process.stderr.write(`${describeSelection(backend)}${describeWasmThreads() ? `; wasm: ${describeWasmThreads()}` : ''}\n`);
+    const engine = await configureEnhanceEngine(opts.engine, threads());
+    if (!opts.quiet) process.stderr.write(`${describeSelection(backend)}${describeWasmThreads() ? `; wasm: ${describeWasmThreads()}` : ''}; ${engine}\n`);
     const host = new NodeHost({ baseDirs: [path.dirname(path.resolve(graphPath)), process.cwd()], outDir });
     const executor = new Executor(registry, host);
     const abort = new AbortController();

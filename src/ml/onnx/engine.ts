@@ -1,0 +1,27 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { TiledRunOptions } from '../enhancer/inference';
+import type { EnhanceResult, EnhancerNet } from '../enhancer/network';
+
+/**
+ * An alternative engine for Enhance inference (the network's forward only; training always runs
+ * on tfjs). The CLI installs one (onnxruntime-node, src/cli/onnxEngine.ts) when it is measured
+ * faster on this machine's CPU; the browser never does. This module imports no runtime, so the
+ * Enhance node can ask for it in any host.
+ */
+export interface EnhanceEngine {
+  /** For run headers and notes, e.g. 'onnxruntime-node 1.30.0 (2 threads)'. */
+  readonly name: string;
+  /** Same contract as enhanceTiledAsync (mode 'tiled') or net.forward with reflect padding (mode 'full'). */
+  enhance(net: EnhancerNet, image: tf.Tensor4D, opts: TiledRunOptions & { mode: 'tiled' | 'full' }): Promise<EnhanceResult>;
+}
+
+let active: EnhanceEngine | null = null;
+
+export function setEnhanceEngine(engine: EnhanceEngine | null): void {
+  active = engine;
+}
+
+/** The installed engine, or null: use tfjs. */
+export function enhanceEngine(): EnhanceEngine | null {
+  return active;
+}
