@@ -45,6 +45,7 @@ export default defineNode({
       .describe("Residual guidance only. paper: L = w·(<E,r> − thr)², whose size depends on the encoder space (the backlit-to-target gap is ~0.05 in CLIP, ~0.8 in the stats space); gap: L = w·((<E,r> − thr)/gap)² with gap = target − <mean E(backlit), r> measured by the Residual Vector, so a backlit image starts at w and one weight means the same in every space."),
     identityWeight: z.number().min(0).default(22.5).describe('Identity loss weight (0.9·25).'),
     highlightWeight: z.number().min(0).default(0).describe('Highlight guard (not in the papers, off = 0): penalises pixels pushed past 0.98 that were below it, measured before the clamp (a clipped pixel passes no gradient otherwise).'),
+    preserveWeight: z.number().min(0).default(0).describe('Highlight preservation (not in the papers, off = 0): penalises brightening input pixels that are already bright (luma 0.7 → 0.9 ramp), mean s(Y)·relu(1 − L), so skies keep a margin below white. Needs bright regions in the training images (Synthetic Backlight background).'),
     lrSchedule: z.enum(['constant', 'cosine']).default('constant').describe('constant (the papers) or cosine decay to lr/10 after the warm-up, so the result settles instead of depending on where training stops.'),
     pixelWeight: z.number().min(0).default(0).describe('L1 + (1 − SSIM) to ground truth (paired regime only).'),
     augment: z.boolean().default(true).describe('Random flips, transposes and 90° rotations.'),

@@ -10,7 +10,7 @@ beforeAll(async () => {
   await useTestBackend('wasm');
 });
 
-type Params = { darkness?: number; glow?: number; haze?: number; warmth?: number; seed?: number; background?: number };
+type Params = { darkness?: number; glow?: number; haze?: number; warmth?: number; seed?: number; keepHighlights?: number };
 const OFF = { darkness: 0, glow: 0, haze: 0, warmth: 0 };
 
 function batchOf(...images: Array<[string, tf.Tensor3D]>): ImageBatchValue {
@@ -117,16 +117,16 @@ describe('synthetic-backlight node', () => {
     }
   });
 
-  it('background 0 is the default rendering; background 1 keeps a bright sky bright (> 0.9) while the subject still darkens', async () => {
+  it('keepHighlights 0 is the default rendering; keepHighlights 1 keeps a bright sky bright (> 0.9) while the subject and mid tones still darken', async () => {
     // Top rows white-ish (a sky at 0.95), the rest mid-grey (the subject's surroundings).
     const h = 60;
     const w = 80;
     const img = tf.tidy(() => tf.concat([tf.fill([12, w, 3], 0.95), tf.fill([h - 12, w, 3], 0.5)], 0)) as tf.Tensor3D;
     for (const seed of [0, 1, 3]) {
       const [plain] = (await run(batchOf(['p', img]), { seed })).images;
-      const [zero] = (await run(batchOf(['p', img]), { seed, background: 0 })).images;
+      const [zero] = (await run(batchOf(['p', img]), { seed, keepHighlights: 0 })).images;
       expect(maxAbsDiff(plain.tensor, zero.tensor)).toBe(0);
-      const [kept] = (await run(batchOf(['p', img]), { seed, background: 1 })).images;
+      const [kept] = (await run(batchOf(['p', img]), { seed, keepHighlights: 1 })).images;
       // Default: the sky is dimmed with everything else (gain ≤ 1 − 0.45·0.6, haze 0.2 wash) — below 0.85.
       expect(regionLuma(plain.tensor, 0, 0.15, 0, 1)).toBeLessThan(0.85);
       expect(regionLuma(kept.tensor, 0, 0.15, 0, 1)).toBeGreaterThan(0.9);

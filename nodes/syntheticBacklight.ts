@@ -21,12 +21,12 @@ export default defineNode({
     haze: z.number().min(0).max(0.8).default(0.2).describe('Veiling glare: lowers local contrast.'),
     warmth: z.number().min(0).max(1).default(0.3).describe('Warm (sunset) colour cast of the glow.'),
     seed: z.number().int().min(0).default(1).describe('Varies sun position and subject mask per image, reproducibly.'),
-    background: z
+    keepHighlights: z
       .number()
       .min(0)
       .max(1)
       .default(0)
-      .describe('Bright backgrounds: 0 = the whole frame is underexposed (as before). > 0 = the background keeps this fraction of its exposure and only the subject is darkened, as when the camera exposes for a bright sky; so the set holds bright regions that an enhancer must not push to white.'),
+      .describe('Keep highlights: 0 = the whole frame is underexposed, whites dimmed to about 0.83 (as before). > 0 = bright regions (luma 0.6 → 0.9, a sky) keep this fraction of their exposure while the subject and the dark and mid tones are darkened as before, as when the camera exposes for a bright sky; so a training set holds bright regions that an enhancer must not push to white.'),
   }),
   async run({ inputs, params, ctx }) {
     const batch = inputs.images as ImageBatchValue;
@@ -34,7 +34,7 @@ export default defineNode({
       ctx.progress(i, batch.images.length, { message: img.name });
       const rand = mulberry32(params.seed * 7919 + i);
       const layout = { sunX: 0.2 + 0.6 * rand(), sunY: 0.05 + 0.2 * rand(), subjectX: 0.35 + 0.3 * rand(), subjectY: 0.55 + 0.25 * rand(), subjectSize: 0.3 + 0.15 * rand() };
-      return { name: img.name, tensor: backlight(img.tensor, params, { ...layout, background: params.background }) };
+      return { name: img.name, tensor: backlight(img.tensor, params, { ...layout, keepHighlights: params.keepHighlights }) };
     });
     const value: ImageBatchValue = { kind: 'ImageBatch', images };
     return { images: value };
@@ -47,8 +47,8 @@ interface Layout {
   subjectX: number;
   subjectY: number;
   subjectSize: number;
-  /** Fraction of its exposure the background keeps (0 = underexposed like the subject's surroundings). */
-  background?: number;
+  /** Fraction of their exposure bright regions keep (0 = underexposed like the rest). */
+  keepHighlights?: number;
 }
 
 export function backlight(image: tf.Tensor3D, p: { darkness: number; glow: number; haze: number; warmth: number }, l: Layout): tf.Tensor3D {
@@ -70,20 +70,20 @@ export function backlight(image: tf.Tensor3D, p: { darkness: number; glow: numbe
     const tint = tf.tensor1d([1, 1 - 0.12 * p.warmth, 1 - 0.35 * p.warmth]).reshape([1, 1, 3]);
     // The camera exposes for the bright background: everything is underexposed (a gamma that crushes
     // shadows plus a gain below 1), the subject in front of the light most of all.
-    // With `background` the camera exposed for the bright part of the scene: away from the subject and
-    // wherever the photo is bright (luma 0.6 → 0.9, a sky), the underexposure fades out by that fraction,
-    // so bright regions stay bright next to a dark subject (what real backlit photos look like).
+    // With `keepHighlights` the camera exposed for the highlights: wherever the photo is bright (luma
+    // 0.6 → 0.9: a sky, a window) the underexposure fades out by that fraction, so bright regions stay
+    // bright next to a dark subject and dark surroundings (what real backlit photos look like).
     let d: tf.Tensor = tf.scalar(p.darkness);
-    if (l.background) {
+    if (l.keepHighlights) {
       const bright = image.mul(tf.tensor1d([0.299, 0.587, 0.114])).sum(-1, true).sub(0.6).div(0.3).clipByValue(0, 1);
-      d = tf.scalar(1).sub(tf.maximum(tf.scalar(1).sub(subject), bright).mul(l.background)).mul(p.darkness);
+      d = tf.scalar(1).sub(bright.mul(l.keepHighlights)).mul(p.darkness);
     }
     const darken = tf.scalar(1).sub(d.mul(subject.mul(0.5).add(0.45)));
     const dark = image.pow(d.add(1)).mul(darken.clipByValue(0.03, 1));
     // Veiling glare: a faint flat wash that lowers contrast. The original mix also dims whites to
-    // 1 − 0.85·haze (0.83 at the default), so no pixel stays bright; with a kept background it is
+    // 1 − 0.85·haze (0.83 at the default), so no pixel stays bright; with kept highlights it is
     // added as flare light instead (screen blend), which lifts shadows and leaves whites white.
-    const veiled = l.background ? tf.scalar(1).sub(tf.scalar(1).sub(dark).mul(tf.scalar(1).sub(tint.mul(p.haze * 0.15)))) : dark.mul(1 - p.haze).add(tint.mul(p.haze * 0.15));
+    const veiled = l.keepHighlights ? tf.scalar(1).sub(tf.scalar(1).sub(dark).mul(tf.scalar(1).sub(tint.mul(p.haze * 0.15)))) : dark.mul(1 - p.haze).add(tint.mul(p.haze * 0.15));
     // Screen-blend the glow so highlights saturate like a blown-out sky.
     const glowRgb = glow.mul(tint);
     return tf.scalar(1).sub(tf.scalar(1).sub(veiled).mul(tf.scalar(1).sub(glowRgb))).clipByValue(0, 1) as tf.Tensor3D;

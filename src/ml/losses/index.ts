@@ -155,12 +155,30 @@ export function ssimLoss(a: tf.Tensor4D, b: tf.Tensor4D): tf.Scalar {
  * passes no gradient from a clipped pixel, so neither the guidance nor the identity loss could pull a
  * blown highlight back. (A second term that kept already-bright pixels from brightening was tried and
  * dropped: at weight 1 it stalled training at the identity, at 0.1 the same 100-step run clipped 20 %
- * of held-out pixels instead of 4 % — training at this length is that sensitive.)
+ * of held-out pixels instead of 4 % — but that run's training images had no pixel above luma 0.9, so
+ * the term had nothing to act on; see highlightPreserveLoss.)
  */
 export function highlightGuardLoss(input: tf.Tensor4D, L: tf.Tensor4D, threshold = 0.98): tf.Scalar {
   return tf.tidy(() => {
     const excess = tf.max(tf.relu(tf.sub(input, tf.mul(L, threshold))), -1);
     const wasBelow = tf.cast(tf.less(tf.max(input, -1), threshold), 'float32');
     return tf.mean(tf.mul(excess, wasBelow)) as tf.Scalar;
+  });
+}
+
+/**
+ * Highlight preservation (not in the papers; off unless asked for): already-bright input pixels should
+ * not be brightened. With I_out = I/L a pixel brightens iff L < 1, so the penalty is
+ * mean over pixels of s(Y)·relu(1 − L), s(Y) = clamp((Y − lo)/(hi − lo), 0, 1) on the input luma
+ * (0 below lo, 1 from hi). The clip term above only fires on pixels about to cross 0.98 at training
+ * resolution; this one keeps a margin for every bright region (skies, lamps) so a near-white sky
+ * does not creep to white, while dark pixels (s = 0) are free to brighten. Linear in L, bounded
+ * gradient. Needs training images that contain bright regions (Synthetic Backlight `background`).
+ */
+export function highlightPreserveLoss(input: tf.Tensor4D, L: tf.Tensor4D, lo = 0.7, hi = 0.9): tf.Scalar {
+  return tf.tidy(() => {
+    const luma = tf.sum(tf.mul(input, tf.tensor1d([0.299, 0.587, 0.114])), -1, true);
+    const bright = tf.clipByValue(tf.div(tf.sub(luma, lo), hi - lo), 0, 1);
+    return tf.mean(tf.mul(bright, tf.relu(tf.sub(1, L)))) as tf.Scalar;
   });
 }

@@ -10,7 +10,7 @@ import { registerWasmTrainingKernels } from '../kernels/wasmTraining';
 import { sharedDataDir, useTestBackend } from '../testing';
 import {
   clipPromptLoss, encoderIdentityLoss, identityLoss, l1Loss, marginHinge, negativeScore, promptInitLoss, raveLoss,
-  reconstructionLoss, ssimIndex, ssimLoss, highlightGuardLoss,
+  reconstructionLoss, ssimIndex, ssimLoss, highlightGuardLoss, highlightPreserveLoss,
 } from './index';
 
 beforeAll(async () => {
@@ -187,5 +187,27 @@ describe('highlightGuardLoss (not in the papers)', () => {
     expect(max).toBeGreaterThan(0);
     expect(max).toBeLessThanOrEqual(0.98 / 2 + 1e-6);
     tf.dispose([input, L, g]);
+  });
+});
+
+describe('highlightPreserveLoss (not in the papers)', () => {
+  const img = (v: number[]) => tf.tensor4d(v.flatMap((x) => [x, x, x]), [1, 1, v.length, 3]);
+  const ell = (v: number[]) => tf.tensor4d(v, [1, 1, v.length, 1]);
+  it('hand-computed: s(Y)·relu(1 − L) with s ramping 0.7 → 0.9; dark pixels brighten for free; nothing when L ≥ 1', () => {
+    // gray 0.95 (s 1) with L 0.8 → 0.2; 0.8 (s 0.5) with L 0.6 → 0.2; 0.3 (s 0) with L 0.2 → 0; 0.9 (s 1) with L 1.1 → 0.
+    const input = img([0.95, 0.8, 0.3, 0.9]);
+    const v = highlightPreserveLoss(input, ell([0.8, 0.6, 0.2, 1.1]));
+    expect(v.dataSync()[0]).toBeCloseTo((0.2 + 0.5 * 0.4) / 4, 5);
+    const none = highlightPreserveLoss(input, ell([1, 1, 0.1, 1]));
+    expect(none.dataSync()[0]).toBeCloseTo(0, 7);
+    tf.dispose([input, v, none]);
+  });
+  it('its gradient w.r.t. L is −s(Y)/n on brightening pixels and 0 elsewhere', () => {
+    const input = img([0.95, 0.3]);
+    const L = ell([0.5, 0.5]);
+    const g = tf.grad((l: tf.Tensor) => highlightPreserveLoss(input, l as tf.Tensor4D))(L).dataSync();
+    expect(g[0]).toBeCloseTo(-0.5, 6);
+    expect(g[1]).toBeCloseTo(0, 7);
+    tf.dispose([input, L]);
   });
 });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ImageEncoder } from '../encoder';
 import type { EnhancerNet } from '../enhancer/network';
 import { nonFiniteLossMessage, trainStepLazy } from '../enhancer/train';
-import { encoderIdentityLoss, highlightGuardLoss, l1Loss, reconstructionLoss, ssimLoss, IDENTITY_WEIGHTS_MAIN } from '../losses';
+import { encoderIdentityLoss, highlightGuardLoss, highlightPreserveLoss, l1Loss, reconstructionLoss, ssimLoss, IDENTITY_WEIGHTS_MAIN } from '../losses';
 import { resizeImages } from '../image';
 import { registerWasmTrainingKernels } from '../kernels';
 import { mulberry32 } from '../random';
@@ -34,6 +34,8 @@ export interface EnhancerTrainingConfig {
   microBatch: number;
   /** Weight of the highlight guard (losses/highlightGuardLoss; not in the papers); 0/absent = off. */
   highlightWeight?: number;
+  /** Weight of the highlight preservation term (losses/highlightPreserveLoss; not in the papers); 0/absent = off. */
+  preserveWeight?: number;
   /** 'cosine': after the warm-up the learning rate decays from lr to lr/10 (cosine); absent = constant. */
   lrSchedule?: 'constant' | 'cosine';
 }
@@ -172,6 +174,7 @@ export async function trainEnhancer(
               const id = keepPart(parts, 'identity', tf.mul(encoderIdentityLoss(encoder, res.out, input, IDENTITY_WEIGHTS_MAIN), config.identityWeight / share), share);
               let total = tf.add(g, id);
               if (config.highlightWeight) total = tf.add(total, keepPart(parts, 'highlight', tf.mul(highlightGuardLoss(input, res.L), config.highlightWeight), share));
+              if (config.preserveWeight) total = tf.add(total, keepPart(parts, 'preserve', tf.mul(highlightPreserveLoss(input, res.L), config.preserveWeight), share));
               if (y && config.pixelWeight > 0) {
                 // Micro-batching is off when a pixel loss is on, so `input` is the whole batch and matches `y`.
                 const px = keepPart(parts, 'pixel', tf.mul(tf.add(l1Loss(res.out, y), ssimLoss(res.out, y)), config.pixelWeight), 1);
