@@ -23,8 +23,10 @@ import { ModelsPanel } from './models/ModelsPanel';
 import { CompareViewer } from './components/CompareViewer';
 import { actions, matches } from './actions';
 import { focusNode, recentFocus } from './viewFocus';
+import { GroupNodeView, GroupPortsView } from './components/GroupNodeView';
+import { Breadcrumbs } from './components/GroupPanel';
 
-const nodeTypes = { backlit: GraphNodeView, note: AnnotationView, frame: AnnotationView };
+const nodeTypes = { backlit: GraphNodeView, note: AnnotationView, frame: AnnotationView, group: GroupNodeView, 'group-io': GroupPortsView };
 const edgeTypes = { default: RoutedEdge };
 
 /** Below this zoom, nodes show a level-of-detail face: title, status and problem in type that stays readable. */
@@ -43,7 +45,7 @@ type QuickAddState = {
 
 /** Node types with a port that could take a wire from (or to) `from`, checked by the engine's own rules. */
 function acceptsWire(from: NonNullable<QuickAddState['from']>) {
-  const graph = useEditor.getState().graph();
+  const graph = useEditor.getState().levelGraph();
   return (def: AnyNodeDefinition) => {
     const candidate = { id: '__candidate__', type: def.type, params: registry.defaults(def.type), position: { x: 0, y: 0 } };
     const g = { ...graph, nodes: [...graph.nodes, candidate] };
@@ -63,9 +65,9 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
   const { onNodesChange, onEdgesChange, connect, select, addNode, refusalReason, toast, loadGraphJson, setDragFrom, checkpoint } = useEditor.getState();
   // Wires take the colour of the kind they carry; a selected wire is drawn thick with a glow.
   const styledEdges = useMemo(() => {
-    const typeOf = new Map(nodes.map((n) => [n.id, n.data.type]));
+    const { sourceKind } = useEditor.getState();
     return edges.map((e) => {
-      const kind = registry.get(typeOf.get(e.source) ?? '')?.outputs[e.sourceHandle ?? '']?.kind;
+      const kind = sourceKind(e.source, e.sourceHandle ?? '');
       const color = kind ? PORT_KINDS[kind].color : '#888';
       return { ...e, interactionWidth: 16, style: { stroke: color, strokeWidth: e.selected ? 5 : 2 } };
     });
@@ -159,10 +161,30 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
     [refusalReason, toast, setDragFrom],
   );
 
+  const groupItem = (): MenuItem => {
+    const count = useEditor.getState().nodes.filter((n) => n.selected && (n.type === 'backlit' || n.type === 'group')).length;
+    return { label: 'Group into subgraph', hint: 'Ctrl+G', testId: 'menu-group', disabled: count ? undefined : 'select the nodes to group first', perform: () => useEditor.getState().groupSelection() };
+  };
+
   const nodeMenu = (node: EditorNode): MenuItem[] => {
     const state = useEditor.getState();
+    if (node.type === 'group-io') return [];
+    if (!node.selected) useEditor.setState((s) => ({ nodes: s.nodes.map((n) => ({ ...n, selected: n.id === node.id })) }));
+    if (node.type === 'group') {
+      return [
+        { label: 'Open', hint: 'double-click', testId: 'menu-open-group', perform: () => state.openGroup(node.id) },
+        { label: 'Ungroup', hint: 'Shift+Ctrl+G', testId: 'menu-ungroup', perform: () => state.ungroup(node.id) },
+        { label: 'Run to here', hint: 'Shift+Ctrl+↵', testId: 'menu-run-to-here', disabled: state.running ? 'a run is in progress' : undefined, perform: () => void state.run([node.id]) },
+        { label: node.data.bypass ? 'Un-bypass' : 'Bypass', hint: 'Ctrl+B', testId: 'menu-bypass', perform: () => state.toggleBypass([node.id]) },
+        groupItem(),
+        { label: 'Duplicate', hint: 'Ctrl+D', testId: 'menu-duplicate', perform: () => useEditor.getState().duplicateSelection() },
+        { label: 'Rename…', testId: 'menu-rename', perform: () => useEditor.setState({ renamingId: node.id }) },
+        { label: 'Delete', hint: 'Del', testId: 'menu-delete', perform: () => void flow.deleteElements({ nodes: [{ id: node.id }] }) },
+      ];
+    }
     if (node.type !== 'backlit') return [{ label: 'Delete', hint: 'Del', testId: 'menu-delete', perform: () => void flow.deleteElements({ nodes: [{ id: node.id }] }) }];
     return [
+      groupItem(),
       { label: 'Run to here', hint: 'Shift+Ctrl+↵', testId: 'menu-run-to-here', disabled: state.running ? 'a run is in progress' : undefined, perform: () => void state.run([node.id]) },
       { label: node.data.bypass ? 'Un-bypass' : 'Bypass', hint: 'Ctrl+B', testId: 'menu-bypass', perform: () => state.toggleBypass([node.id]) },
       {
@@ -255,6 +277,11 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
           setQuickAdd(at(e));
         }}
         onNodeDoubleClick={(e, node) => {
+          // Double-click a group node: open it (as in Blender's Tab / ComfyUI's subgraph button).
+          if (node.type === 'group' && !(e.target as HTMLElement).closest('input, button')) {
+            useEditor.getState().openGroup(node.id);
+            return;
+          }
           // Double-click a title: zoom to that node.
           if ((e.target as HTMLElement).closest('.node-header, .node-lod')) {
             focusNode(node.id);
@@ -275,6 +302,20 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
               { label: 'Delete wire', hint: 'Del', testId: 'menu-delete-wire', perform: () => void flow.deleteElements({ edges: [{ id: edge.id }] }) },
               { label: 'Add reroute point', hint: 'double-click', testId: 'menu-add-reroute', perform: () => useEditor.getState().addReroutePoint(edge.id, where.flow) },
               { label: 'Insert node…', testId: 'menu-insert-node', perform: () => setQuickAdd({ ...at(e), edgeId: edge.id }) },
+            ],
+          });
+        }}
+        onSelectionContextMenu={(e, sel) => {
+          e.preventDefault();
+          const ids = sel.filter((n) => n.type === 'backlit' || n.type === 'group').map((n) => n.id);
+          setMenu({
+            ...at(e, { w: 220, h: 130 }),
+            label: 'Selection menu',
+            items: [
+              groupItem(),
+              { label: 'Bypass', hint: 'Ctrl+B', testId: 'menu-bypass', perform: () => useEditor.getState().toggleBypass(ids) },
+              { label: 'Duplicate', hint: 'Ctrl+D', testId: 'menu-duplicate', perform: () => useEditor.getState().duplicateSelection() },
+              { label: 'Delete', hint: 'Del', testId: 'menu-delete', perform: () => void flow.deleteElements({ nodes: ids.map((id) => ({ id })) }) },
             ],
           });
         }}
@@ -305,6 +346,7 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
         colorMode="dark"
       >
         <Background gap={24} />
+        <Breadcrumbs />
         {quickAdd && (
           <div className="quick-add" style={{ left: quickAdd.x, top: quickAdd.y }} data-testid="quick-add">
             <Palette

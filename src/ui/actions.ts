@@ -43,6 +43,26 @@ export const actions: EditorAction[] = [
     keys: ['Mod+B'],
     perform: () => useEditor.getState().toggleBypass(useEditor.getState().nodes.filter((n) => n.selected && n.type === 'backlit').map((n) => n.id)),
   },
+  { id: 'group', label: 'Group the selected nodes into a subgraph', keys: ['Mod+G'], perform: () => void useEditor.getState().groupSelection() },
+  {
+    id: 'ungroup',
+    label: 'Ungroup the selected group node',
+    keys: ['Shift+Mod+G'],
+    perform: () => {
+      const s = useEditor.getState();
+      for (const n of s.nodes.filter((x) => x.selected && x.type === 'group')) useEditor.getState().ungroup(n.id);
+    },
+  },
+  {
+    id: 'group-up',
+    label: 'Leave the open group (back up one level)',
+    keys: ['Escape'],
+    perform: () => {
+      const s = useEditor.getState();
+      // Escape closes a menu, search or dialog first; only with none open does it leave the group.
+      if (s.openPath.length && !document.querySelector('.context-menu, .quick-add, .modal-backdrop')) s.closeGroups(s.openPath.length - 1);
+    },
+  },
   {
     id: 'share',
     label: 'Copy a share link (graph in the URL)',

@@ -1,5 +1,5 @@
 import type { Edge, Node } from '@xyflow/react';
-import { CURRENT_GRAPH_VERSION, GRAPH_FORMAT, type Graph, type GraphEdge, type GraphMeta } from '../engine';
+import { CURRENT_GRAPH_VERSION, GRAPH_FORMAT, SUBGRAPH_NODE_TYPE, type Graph, type GraphEdge, type GraphMeta } from '../engine';
 
 /** What a React Flow node carries: the engine node minus its position. */
 export type NodeData = {
@@ -9,12 +9,16 @@ export type NodeData = {
   version?: number;
   /** Bypassed: the engine passes the matching input straight through instead of running it. */
   bypass?: boolean;
+  /** Group nodes: the subgraph definition they instantiate. */
+  subgraph?: string;
+  /** The input/output node shown inside an open group (stands for the group's ports). */
+  io?: 'input' | 'output';
 };
 
 /** Canvas-only nodes: sticky notes and frames that group nodes visually (saved in meta.annotations). */
 export type AnnotationKind = 'note' | 'frame';
 
-export type EditorNode = Node<NodeData, 'backlit' | AnnotationKind>;
+export type EditorNode = Node<NodeData, 'backlit' | 'group' | 'group-io' | AnnotationKind>;
 
 export interface Annotation {
   id: string;
@@ -49,9 +53,10 @@ export function toGraph(nodes: EditorNode[], edges: Edge[], meta: GraphMeta): Gr
     format: GRAPH_FORMAT,
     version: CURRENT_GRAPH_VERSION,
     meta: { ...rest, ...(annotations.length ? { annotations } : {}), ...(Object.keys(reroutes).length ? { reroutes } : {}) },
-    nodes: nodes.filter((n) => !isAnnotation(n)).map((n) => ({
+    nodes: nodes.filter((n) => !isAnnotation(n) && n.type !== 'group-io').map((n) => ({
       id: n.id,
-      type: n.data.type,
+      type: n.type === 'group' ? SUBGRAPH_NODE_TYPE : n.data.type,
+      ...(n.type === 'group' ? { subgraph: n.data.subgraph } : {}),
       params: n.data.params,
       position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
       ...(n.data.version !== undefined ? { version: n.data.version } : {}),
@@ -78,9 +83,9 @@ export function fromGraph(graph: Graph): { nodes: EditorNode[]; edges: Edge[]; m
         .map((a): EditorNode => annotationNode(a)),
       ...graph.nodes.map((n): EditorNode => ({
       id: n.id,
-      type: 'backlit',
+      type: n.type === SUBGRAPH_NODE_TYPE ? 'group' : 'backlit',
       position: n.position,
-      data: { type: n.type, params: n.params, label: n.label, version: n.version, ...(n.bypass ? { bypass: true } : {}) },
+      data: { type: n.type, params: n.params, label: n.label, version: n.version, ...(n.bypass ? { bypass: true } : {}), ...(n.subgraph !== undefined ? { subgraph: n.subgraph } : {}) },
     })),
     ],
     edges: graph.edges.map((e) => {

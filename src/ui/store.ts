@@ -3,8 +3,19 @@ import * as Comlink from 'comlink';
 import { addEdge, applyEdgeChanges, applyNodeChanges, type Connection, type Edge, type EdgeChange, type NodeChange } from '@xyflow/react';
 import {
   checkConnection,
+  expandSubgraphs,
   formatError,
+  groupNodes,
   loadGraph,
+  nodeSpec,
+  pruneSubgraphs,
+  subgraphPorts,
+  subgraphsUsedBy,
+  ungroupNode,
+  SUBGRAPH_INPUT,
+  SUBGRAPH_OUTPUT,
+  type PortKind,
+  type SubgraphDefinition,
   type ErrorInfo,
   type ExecutorEvent,
   type Graph,
@@ -19,6 +30,7 @@ import { layeredLayout, overlapping } from './layout';
 import { describeChanges, type RunRecord } from './runHistory';
 import { annotationNode, edgeId, fromFlowEdge, fromGraph, toGraph, type AnnotationKind, type EditorNode } from './graphConvert';
 import { worker } from './workerClient';
+import { canvasToDefinition, canvasToLevel, freePortName, levelToCanvas, mergeDefinitions, prefixOf, type OpenLevel } from './subgraphs';
 import type { CompareRequest } from './components/CompareViewer';
 
 export interface NodeRunState {
@@ -125,6 +137,27 @@ interface EditorState {
   paste(at?: { x: number; y: number }): void;
 
   duplicateSelection(): void;
+
+  /** Subgraph definitions (those of open levels are refreshed from the canvas by graph()). */
+  subgraphs: SubgraphDefinition[];
+  /** Open groups, outermost first; empty at the top level. */
+  openPath: OpenLevel[];
+  /** The level on the canvas as an engine graph (canvas ids), with all definitions: for wire checks. */
+  levelGraph(): Graph;
+  /** Kind carried by an output handle of a canvas node (group and group-port nodes included). */
+  sourceKind(nodeId: string, port: string): PortKind | undefined;
+  /** Collapses the selected nodes into one group node whose ports are the cut wires; one undo step. */
+  groupSelection(): string | undefined;
+  /** Puts a group node's inner nodes back in its place; one undo step. */
+  ungroup(groupId: string): void;
+  /** Shows the inside of a group node (double-click, menu "Open"). */
+  openGroup(groupId: string): void;
+  /** Back up to `depth` open groups (0 = the top graph), as the breadcrumb does. */
+  closeGroups(depth: number): void;
+  /** Renames a group port (its label; wires keep using the name). */
+  renamePort(subgraphId: string, dir: 'inputs' | 'outputs', name: string, label: string): void;
+  /** Renames a subgraph definition (the title of its group nodes). */
+  renameSubgraph(subgraphId: string, name: string): void;
 }
 
 /** Size assumed for a node React Flow has not measured yet. */
@@ -176,6 +209,8 @@ export const useEditor = create<EditorState>()((set, get) => ({
   toasts: [],
   past: [],
   future: [],
+  subgraphs: [],
+  openPath: [],
 
   // Undo checkpoints are taken BEFORE a change: at drag start (Canvas onNodeDragStart) and in
   // onBeforeDelete (one step for a node and its wires), not here, where the change has already begun.
@@ -190,8 +225,10 @@ export const useEditor = create<EditorState>()((set, get) => ({
   },
 
   refusalReason(c) {
+    const io = portWireRefusal(c);
+    if (io !== null) return io;
     const edge = fromFlowEdge(c);
-    const graph = get().graph();
+    const graph = get().levelGraph();
     // An input that already has a wire accepts a new one: connect() replaces the old wire.
     graph.edges = graph.edges.filter((e) => !(e.to.node === edge.to.node && e.to.port === edge.to.port));
     const check = checkConnection(graph, registry, edge);
@@ -199,8 +236,9 @@ export const useEditor = create<EditorState>()((set, get) => ({
   },
 
   connect(c) {
+    if (portWireRefusal(c) !== null) return connectPortWire(c);
     const edge = fromFlowEdge(c);
-    const graph = get().graph();
+    const graph = get().levelGraph();
     // Dropping a wire on an input that already has one replaces it (as in Blender and ComfyUI).
     graph.edges = graph.edges.filter((e) => !(e.to.node === edge.to.node && e.to.port === edge.to.port));
     const check = checkConnection(graph, registry, edge);
@@ -221,9 +259,11 @@ export const useEditor = create<EditorState>()((set, get) => ({
   addNode(type, position) {
     const def = registry.get(type)!;
     const taken = new Set(get().nodes.map((n) => n.id));
+    // Inside an open group, ids carry the group's prefix (they are the ids the engine will report).
+    const prefix = prefixOf(get().openPath);
     let i = 1;
-    while (taken.has(`${type}-${i}`)) i++;
-    const id = `${type}-${i}`;
+    while (taken.has(`${prefix}${type}-${i}`)) i++;
+    const id = `${prefix}${type}-${i}`;
     get().checkpoint();
     set((s) => ({
       nodes: [...s.nodes.map((n) => ({ ...n, selected: false })), { id, type: 'backlit', position, selected: true, data: { type, params: registry.defaults(type), version: def.migrations?.length ?? 0 } }],
@@ -235,9 +275,10 @@ export const useEditor = create<EditorState>()((set, get) => ({
 
   addAnnotation(kind, position) {
     const taken = new Set(get().nodes.map((n) => n.id));
+    const prefix = prefixOf(get().openPath);
     let i = 1;
-    while (taken.has(`${kind}-${i}`)) i++;
-    const id = `${kind}-${i}`;
+    while (taken.has(`${prefix}${kind}-${i}`)) i++;
+    const id = `${prefix}${kind}-${i}`;
     get().checkpoint();
     const node = annotationNode({ id, kind, text: '', position });
     // Frames go first so they draw behind the nodes they group.
@@ -263,7 +304,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
     }
     const { nodes, edges, meta } = fromGraph(result.graph);
     get().checkpoint();
-    set((s) => ({ nodes, edges, meta, runState: {}, views: {}, selectedId: undefined, fitRequest: s.fitRequest + 1, arrangeRequest: s.arrangeRequest + 1 }));
+    set((s) => ({ nodes, edges, meta, subgraphs: result.graph!.subgraphs ?? [], openPath: [], runState: {}, views: {}, selectedId: undefined, fitRequest: s.fitRequest + 1, arrangeRequest: s.arrangeRequest + 1 }));
     revalidate();
     if (result.errors.length) get().toast('error', `${origin} loaded with ${result.errors.length} problem(s): ${formatError(result.errors[0])}`);
     return true;
@@ -271,7 +312,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
 
   newGraph() {
     get().checkpoint();
-    set((s) => ({ nodes: [], edges: [], meta: { name: 'Untitled' }, runState: {}, views: {}, selectedId: undefined, problems: {}, resetViewRequest: s.resetViewRequest + 1 }));
+    set((s) => ({ nodes: [], edges: [], meta: { name: 'Untitled' }, subgraphs: [], openPath: [], runState: {}, views: {}, selectedId: undefined, problems: {}, resetViewRequest: s.resetViewRequest + 1 }));
   },
 
   setReroutePoints(edgeId, points, undoable = true) {
@@ -340,7 +381,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   },
 
   arrange() {
-    const movable = get().nodes.filter((n) => n.type === 'backlit');
+    const movable = get().nodes.filter((n) => n.type === 'backlit' || n.type === 'group' || n.type === 'group-io');
     if (!movable.length) return;
     const size = (n: EditorNode) => ({ width: n.measured?.width ?? NODE_SIZE.width, height: n.measured?.height ?? NODE_SIZE.height });
     const origin = { x: Math.min(...movable.map((n) => n.position.x)), y: Math.min(...movable.map((n) => n.position.y)) };
@@ -350,8 +391,124 @@ export const useEditor = create<EditorState>()((set, get) => ({
   },
 
   graph() {
-    const { nodes, edges, meta } = get();
-    return toGraph(nodes, edges, meta);
+    return composeGraph(get());
+  },
+
+  levelGraph() {
+    const s = get();
+    const nodes = s.nodes.filter((n) => n.type !== 'group-io');
+    const ids = new Set(nodes.map((n) => n.id));
+    const level = toGraph(nodes, s.edges.filter((e) => ids.has(e.source) && ids.has(e.target)), s.meta);
+    const subgraphs = s.openPath.length ? composeGraph(s).subgraphs : s.subgraphs;
+    return subgraphs?.length ? { ...level, subgraphs } : level;
+  },
+
+  sourceKind(nodeId, port) {
+    const s = get();
+    const node = s.nodes.find((n) => n.id === nodeId);
+    if (!node) return undefined;
+    if (node.type === 'group-io') return openPorts(s)?.inputs.find((p) => p.name === port)?.kind;
+    if (node.type === 'group') {
+      const def = s.subgraphs.find((d) => d.id === node.data.subgraph);
+      return def ? subgraphPorts(s, def, registry).outputs.find((p) => p.name === port)?.kind : undefined;
+    }
+    return registry.get(node.data.type)?.outputs[port]?.kind;
+  },
+
+  groupSelection() {
+    const s = get();
+    const ids = s.nodes.filter((n) => n.selected && (n.type === 'backlit' || n.type === 'group')).map((n) => n.id);
+    if (!ids.length) {
+      get().toast('info', 'Select the nodes to group first (Shift+drag or Ctrl+click), then Ctrl+G.');
+      return undefined;
+    }
+    const prefix = prefixOf(s.openPath);
+    const whole = composeGraph(s);
+    const level = { ...canvasToLevel(s.nodes, s.edges, prefix, {}), subgraphs: whole.subgraphs };
+    const result = groupNodes(level, ids.map((id) => id.slice(prefix.length)));
+    get().checkpoint();
+    replaceLevel(result.graph, result.graph.subgraphs ?? []);
+    const groupId = prefix + result.groupId;
+    set((st) => ({ nodes: st.nodes.map((n) => ({ ...n, selected: n.id === groupId })), selectedId: groupId }));
+    revalidate();
+    return groupId;
+  },
+
+  ungroup(groupId) {
+    const s = get();
+    const node = s.nodes.find((n) => n.id === groupId);
+    if (!node || node.type !== 'group') return;
+    const prefix = prefixOf(s.openPath);
+    const whole = composeGraph(s);
+    const level = { ...canvasToLevel(s.nodes, s.edges, prefix, {}), subgraphs: whole.subgraphs };
+    let result;
+    try {
+      result = ungroupNode(level, groupId.slice(prefix.length));
+    } catch (err) {
+      get().toast('error', `Cannot ungroup: ${(err as Error).message}`);
+      return;
+    }
+    get().checkpoint();
+    replaceLevel(result.graph, result.graph.subgraphs ?? []);
+    const inner = new Set(result.nodeIds.map((id) => prefix + id));
+    set((st) => ({
+      nodes: st.nodes.map((n) => ({ ...n, selected: inner.has(n.id) })),
+      selectedId: undefined,
+      subgraphs: pruneSubgraphs(composeGraph(st)).subgraphs ?? [],
+    }));
+    revalidate();
+  },
+
+  openGroup(groupId) {
+    const s = get();
+    const node = s.nodes.find((n) => n.id === groupId);
+    if (!node || node.type !== 'group') return;
+    const whole = composeGraph(s);
+    const def = whole.subgraphs?.find((d) => d.id === node.data.subgraph);
+    if (!def) {
+      get().toast('error', `This group's subgraph "${node.data.subgraph}" is missing from the graph; it cannot be opened.`);
+      return;
+    }
+    const canvas = levelToCanvas({ nodes: def.nodes, edges: def.edges, meta: def.meta ?? {} }, `${groupId}/`, def);
+    set((st) => ({
+      subgraphs: whole.subgraphs ?? [],
+      openPath: [...st.openPath, { groupId, subgraphId: def.id, parent: { nodes: st.nodes.map((n) => ({ ...n, selected: false })), edges: st.edges, selectedId: groupId } }],
+      nodes: canvas.nodes,
+      edges: canvas.edges,
+      selectedId: undefined,
+      fitRequest: st.fitRequest + 1,
+    }));
+  },
+
+  closeGroups(depth) {
+    const s = get();
+    if (depth >= s.openPath.length) return;
+    const whole = composeGraph(s);
+    const target = s.openPath[depth];
+    set((st) => ({
+      subgraphs: whole.subgraphs ?? [],
+      nodes: target.parent.nodes.map((n) => ({ ...n, selected: n.id === target.groupId })),
+      edges: target.parent.edges,
+      openPath: st.openPath.slice(0, depth),
+      selectedId: target.groupId,
+      fitRequest: st.fitRequest + 1,
+    }));
+    revalidate();
+  },
+
+  renamePort(subgraphId, dir, name, label) {
+    const whole = composeGraph(get());
+    if (!whole.subgraphs?.some((d) => d.id === subgraphId)) return;
+    get().checkpoint();
+    const subgraphs = whole.subgraphs.map((d) => (d.id === subgraphId ? { ...d, [dir]: d[dir].map((p) => (p.name === name ? { name, ...(label.trim() ? { label: label.trim() } : {}) } : p)) } : d));
+    set({ subgraphs });
+  },
+
+  renameSubgraph(subgraphId, name) {
+    const whole = composeGraph(get());
+    if (!whole.subgraphs?.some((d) => d.id === subgraphId) || !name.trim()) return;
+    get().checkpoint();
+    set({ subgraphs: whole.subgraphs.map((d) => (d.id === subgraphId ? { ...d, name: name.trim() } : d)) });
   },
 
   async run(targets) {
@@ -433,7 +590,9 @@ export const useEditor = create<EditorState>()((set, get) => ({
       a.handleType === 'source'
         ? { from: { node: a.nodeId, port: a.handleId }, to: { node: nodeId, port: handleId } }
         : { from: { node: nodeId, port: handleId }, to: { node: a.nodeId, port: a.handleId } };
-    const graph = get().graph();
+    const io = portWireRefusal({ source: edge.from.node, sourceHandle: edge.from.port, target: edge.to.node, targetHandle: edge.to.port });
+    if (io !== null) return io === undefined;
+    const graph = get().levelGraph();
     // An input that already has a wire still counts as compatible: dropping replaces it.
     graph.edges = graph.edges.filter((e) => !(e.to.node === edge.to.node && e.to.port === edge.to.port));
     return checkConnection(graph, registry, edge).ok;
@@ -444,13 +603,21 @@ export const useEditor = create<EditorState>()((set, get) => ({
   },
 
   copySelection() {
-    const graph = get().graph();
-    const selected = new Set(get().nodes.filter((n) => n.selected).map((n) => n.id));
+    const s = get();
+    // Canvas ids without the open group's prefix; group nodes travel with their definitions.
+    const prefix = prefixOf(s.openPath);
+    const whole = composeGraph(s);
+    const graph = { ...canvasToLevel(s.nodes, s.edges, prefix, s.meta), subgraphs: whole.subgraphs };
+    const selected = new Set(s.nodes.filter((n) => n.selected && n.type !== 'group-io').map((n) => n.id.slice(prefix.length)));
     if (!selected.size) return;
+    const nodes = graph.nodes.filter((n) => selected.has(n.id));
+    const used = subgraphsUsedBy(graph, nodes);
+    const { subgraphs: _all, ...rest } = graph;
     clipboard = {
-      ...graph,
-      nodes: graph.nodes.filter((n) => selected.has(n.id)),
+      ...rest,
+      nodes,
       edges: graph.edges.filter((e) => selected.has(e.from.node) && selected.has(e.to.node)),
+      ...(used.length ? { subgraphs: used } : {}),
     };
     void navigator.clipboard?.writeText(JSON.stringify(clipboard)).catch(() => undefined);
     get().toast('info', `Copied ${clipboard.nodes.length} node(s).`);
@@ -462,20 +629,24 @@ export const useEditor = create<EditorState>()((set, get) => ({
     const top = Math.min(...clipboard.nodes.map((n) => n.position.y));
     const offset = at ? { x: Math.round(at.x - left), y: Math.round(at.y - top) } : { x: 40, y: 40 };
     get().checkpoint();
+    const prefix = prefixOf(get().openPath);
     const taken = new Set(get().nodes.map((n) => n.id));
     const rename = new Map<string, string>();
     for (const n of clipboard.nodes) {
       let i = 1;
       const base = n.id.replace(/-\d+$/, '');
-      while (taken.has(`${base}-${i}`)) i++;
-      taken.add(`${base}-${i}`);
-      rename.set(n.id, `${base}-${i}`);
+      while (taken.has(`${prefix}${base}-${i}`)) i++;
+      taken.add(`${prefix}${base}-${i}`);
+      rename.set(n.id, `${prefix}${base}-${i}`);
     }
+    // Pasted group nodes bring their definitions; one that differs from a same-named one here is renamed.
+    const { merged, rename: renamedDefs } = mergeDefinitions(composeGraph(get()).subgraphs ?? [], clipboard.subgraphs ?? []);
     const pasted = fromGraph({
       ...clipboard,
-      nodes: clipboard.nodes.map((n) => ({ ...n, id: rename.get(n.id)!, position: { x: n.position.x + offset.x, y: n.position.y + offset.y } })),
+      nodes: clipboard.nodes.map((n) => ({ ...n, id: rename.get(n.id)!, position: { x: n.position.x + offset.x, y: n.position.y + offset.y }, ...(n.subgraph && renamedDefs.has(n.subgraph) ? { subgraph: renamedDefs.get(n.subgraph) } : {}) })),
       edges: clipboard.edges.map((e) => ({ from: { ...e.from, node: rename.get(e.from.node)! }, to: { ...e.to, node: rename.get(e.to.node)! } })),
     });
+    if (merged.length) set({ subgraphs: merged });
     set((s) => ({
       nodes: [...s.nodes.map((n) => ({ ...n, selected: false })), ...pasted.nodes.map((n) => ({ ...n, selected: true }))],
       edges: [...s.edges, ...pasted.edges],
@@ -548,6 +719,101 @@ async function drainQueue(): Promise<void> {
   }
 }
 
+/** The whole graph: open levels' canvases folded back into their definitions, up to the top. */
+function composeGraph(s: Pick<EditorState, 'nodes' | 'edges' | 'meta' | 'subgraphs' | 'openPath'>): Graph {
+  const defs = new Map(s.subgraphs.map((d) => [d.id, d]));
+  let nodes = s.nodes;
+  let edges = s.edges;
+  for (let i = s.openPath.length - 1; i >= 0; i--) {
+    const level = s.openPath[i];
+    const old = defs.get(level.subgraphId);
+    if (old) defs.set(level.subgraphId, canvasToDefinition(nodes, edges, `${level.groupId}/`, old));
+    nodes = level.parent.nodes;
+    edges = level.parent.edges;
+  }
+  const graph = toGraph(nodes, edges, s.meta);
+  return defs.size ? pruneSubgraphs({ ...graph, subgraphs: [...defs.values()] }) : graph;
+}
+
+/** Ports of the group open on the canvas (typed from the wires inside), or undefined at the top. */
+function openPorts(s: EditorState) {
+  const level = s.openPath[s.openPath.length - 1];
+  if (!level) return undefined;
+  const whole = composeGraph(s);
+  const def = whole.subgraphs?.find((d) => d.id === level.subgraphId);
+  return def ? subgraphPorts(whole, def, registry) : undefined;
+}
+
+/** Shows `level` (engine data of the level on the canvas, new definitions) in place of the canvas. */
+function replaceLevel(level: Graph, subgraphs: SubgraphDefinition[]) {
+  const s = useEditor.getState();
+  const prefix = prefixOf(s.openPath);
+  // The open definition is refreshed from the canvas by composeGraph; keep its port nodes where they are.
+  const canvas = levelToCanvas(level, prefix);
+  const ports = s.nodes.filter((n) => n.type === 'group-io');
+  const before = new Map(s.nodes.map((n) => [n.id, n]));
+  useEditor.setState({
+    nodes: [...ports, ...canvas.nodes.map((n) => (before.has(n.id) ? { ...n, measured: before.get(n.id)!.measured } : n))],
+    edges: canvas.edges,
+    subgraphs,
+  });
+}
+
+/**
+ * Wires to or from the port nodes inside an open group: null when `c` is not such a wire, else the
+ * reason it is refused (undefined: accepted). The "+" handle makes a new port named after the inner one.
+ */
+function portWireRefusal(c: Pick<Connection, 'source' | 'target' | 'sourceHandle' | 'targetHandle'>): string | undefined | null {
+  const s = useEditor.getState();
+  if (!s.openPath.length) return null;
+  const prefix = prefixOf(s.openPath);
+  const inId = prefix + SUBGRAPH_INPUT;
+  const outId = prefix + SUBGRAPH_OUTPUT;
+  const touches = [c.source, c.target].some((id) => id === inId || id === outId);
+  if (!touches) return null;
+  if (c.target === inId || c.source === outId) return 'the group inputs node only feeds inner nodes, and the group outputs node only takes wires from them.';
+  if (c.source === inId && c.target === outId) return 'a group input cannot feed a group output directly; put a node between them.';
+  const ports = openPorts(s);
+  const level = s.levelGraph();
+  const innerId = c.source === inId ? c.target : c.source;
+  const inner = level.nodes.find((n) => n.id === innerId);
+  const spec = inner && nodeSpec(level, inner, registry);
+  if (!spec) return `there is no node "${innerId}" here.`;
+  if (c.source === inId) {
+    const inp = spec.inputs[c.targetHandle ?? ''];
+    if (!inp) return `${spec.title} has no input "${c.targetHandle}".`;
+    const port = ports?.inputs.find((p) => p.name === c.sourceHandle);
+    if (c.sourceHandle !== '+' && port?.kind && port.kind !== inp.kind) return `group input "${port.label}" carries ${port.kind}, but ${spec.title} → ${inp.label} expects ${inp.kind}.`;
+    return undefined;
+  }
+  const out = spec.outputs[c.sourceHandle ?? ''];
+  if (!out) return `${spec.title} has no output "${c.sourceHandle}".`;
+  const port = ports?.outputs.find((p) => p.name === c.targetHandle);
+  if (c.targetHandle !== '+' && port?.kind && port.kind !== out.kind) return `group output "${port.label}" carries ${port.kind}, but ${spec.title} → ${out.label} is ${out.kind}.`;
+  return undefined;
+}
+
+function connectPortWire(c: Connection) {
+  const s = useEditor.getState();
+  const reason = portWireRefusal(c);
+  if (reason) {
+    s.toast('error', `Wire refused: ${reason}`);
+    return;
+  }
+  const prefix = prefixOf(s.openPath);
+  const ports = openPorts(s);
+  let { sourceHandle, targetHandle } = c;
+  if (c.source === prefix + SUBGRAPH_INPUT && sourceHandle === '+') sourceHandle = freePortName(targetHandle ?? 'input', ports?.inputs.map((p) => p.name) ?? []);
+  if (c.target === prefix + SUBGRAPH_OUTPUT && targetHandle === '+') targetHandle = freePortName(sourceHandle ?? 'output', ports?.outputs.map((p) => p.name) ?? []);
+  const edge = fromFlowEdge({ ...c, sourceHandle, targetHandle });
+  s.checkpoint();
+  // One wire per input, and one per group output: a new one replaces the old.
+  useEditor.setState((st) => ({
+    edges: addEdge({ source: c.source, target: c.target, sourceHandle, targetHandle, id: edgeId(edge) }, st.edges.filter((e) => !(e.target === c.target && e.targetHandle === targetHandle))),
+  }));
+  revalidate();
+}
+
 /** A dragged frame carries the nodes lying inside it (those not already moving with the selection). */
 function carriedByFrames(changes: NodeChange<EditorNode>[], nodes: EditorNode[]): NodeChange<EditorNode>[] {
   const extra: NodeChange<EditorNode>[] = [];
@@ -574,7 +840,12 @@ function carriedByFrames(changes: NodeChange<EditorNode>[], nodes: EditorNode[])
 function restore(snapshot: string) {
   const result = loadGraph(snapshot, registry);
   if (!result.graph) return;
+  // The top level comes back first; then the groups that were open are reopened while they still exist.
+  const reopen = useEditor.getState().openPath.map((l) => l.groupId);
+  const selectedBefore = useEditor.getState().selectedId;
+  if (reopen.length) useEditor.setState({ openPath: [] });
   const { nodes, edges, meta } = fromGraph(result.graph);
+  useEditor.setState({ subgraphs: result.graph.subgraphs ?? [] });
   const before = new Map(useEditor.getState().nodes.map((n) => [n.id, n]));
   const selectedEdges = new Set(useEditor.getState().edges.filter((e) => e.selected).map((e) => e.id));
   useEditor.setState((s) => ({
@@ -586,6 +857,16 @@ function restore(snapshot: string) {
     meta,
     selectedId: s.selectedId && nodes.some((n) => n.id === s.selectedId) ? s.selectedId : undefined,
   }));
+  for (const groupId of reopen) {
+    const st = useEditor.getState();
+    if (!st.nodes.some((n) => n.id === groupId && n.type === 'group')) break;
+    st.openGroup(groupId);
+    useEditor.setState((x) => ({ fitRequest: x.fitRequest - 1 }));
+  }
+  if (reopen.length) {
+    const st = useEditor.getState();
+    useEditor.setState({ selectedId: selectedBefore && st.nodes.some((n) => n.id === selectedBefore) ? selectedBefore : undefined });
+  }
   revalidate();
 }
 
@@ -601,12 +882,14 @@ function revalidate() {
   const result = loadGraph(JSON.parse(JSON.stringify(graph)), registry);
   const problems: Record<string, ErrorInfo[]> = {};
   for (const e of result.errors) (problems[e.nodeId ?? ''] ??= []).push(e);
-  // A required input with no wire is a problem now, not only when Run reaches the node.
-  for (const node of graph.nodes) {
+  // A required input with no wire is a problem now, not only when Run reaches the node. Checked on
+  // the expanded graph: inside groups too, under the ids the open group's canvas uses.
+  const flat = expandSubgraphs(result.graph ?? graph).graph;
+  for (const node of flat.nodes) {
     const def = registry.get(node.type);
     if (!def) continue;
     for (const [port, spec] of Object.entries(def.inputs)) {
-      if (spec.optional || graph.edges.some((e) => e.to.node === node.id && e.to.port === port)) continue;
+      if (spec.optional || flat.edges.some((e) => e.to.node === node.id && e.to.port === port)) continue;
       (problems[node.id] ??= []).push({ code: 'input-missing', nodeId: node.id, nodeType: def.title, field: port, message: `Input "${spec.label}" is not connected.`, fix: `wire a ${spec.kind} output into it.` });
     }
   }
@@ -661,7 +944,8 @@ function applyEvents(events: ExecutorEvent[]) {
 export function startAutosave(): void {
   let last = '';
   useEditor.subscribe((s) => {
-    const json = JSON.stringify(toGraph(s.nodes, s.edges, s.meta));
+    // The whole graph, groups open on the canvas included.
+    const json = JSON.stringify(composeGraph(s));
     if (json === last) return;
     last = json;
     try {

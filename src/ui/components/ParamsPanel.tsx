@@ -1,6 +1,7 @@
 import { registry } from '../../worker/nodes';
 import { formatError, type ParamJsonSchema } from '../../engine';
 import { useEditor } from '../store';
+import { GroupPanel } from './GroupPanel';
 
 /** Form for the selected node's params, generated from its zod schema (via JSON schema). */
 export function ParamsPanel() {
@@ -16,6 +17,15 @@ export function ParamsPanel() {
         <h3>Graph</h3>
         <p className="muted">Select a node to edit its params. Drag from an output to an input to wire; wires of the wrong kind are refused with the reason.</p>
         {graphProblems?.map((p, i) => <div key={i} className="node-error">{formatError(p)}</div>)}
+      </aside>
+    );
+  }
+  if (node.type === 'group') return <GroupPanel node={node} />;
+  if (node.type === 'group-io') {
+    return (
+      <aside className="params" data-testid="params">
+        <h3>{node.data.io === 'input' ? 'Group inputs' : 'Group outputs'}</h3>
+        <p className="muted">The group's ports, seen from inside. Drag from “+ new” to add one; rename them on the group node's panel (one level up).</p>
       </aside>
     );
   }
