@@ -87,6 +87,13 @@ describe('subgraphs', () => {
     await page.getByTestId('port-label-inputs-images_2').press('Enter');
     await expect.poll(() => page.locator('[data-testid="node-group-1"] .port-in').allTextContents()).toContain('Backlit photosImageBatch');
 
+    // Zoomed in on the group node: readable ports, the Open button.
+    const box = (await page.getByTestId('node-group-1').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    for (let i = 0; i < 6; i++) await page.mouse.wheel(0, -200);
+    await page.waitForTimeout(400);
+    await screenshot(page, 'subgraphs-1b-group-node-zoomed');
+
     // Open (double-click): the breadcrumb shows where we are; inner nodes carry the expanded ids.
     await page.locator('[data-testid="node-group-1"] .node-title').dblclick();
     await page.getByTestId('breadcrumbs').waitFor();

@@ -26,7 +26,7 @@ import { focusNode, recentFocus } from './viewFocus';
 import { GroupNodeView, GroupPortsView } from './components/GroupNodeView';
 import { Breadcrumbs } from './components/GroupPanel';
 
-const nodeTypes = { backlit: GraphNodeView, note: AnnotationView, frame: AnnotationView, group: GroupNodeView, 'group-io': GroupPortsView };
+const nodeTypes = { backlit: GraphNodeView, note: AnnotationView, frame: AnnotationView, subgraph: GroupNodeView, 'group-io': GroupPortsView };
 const edgeTypes = { default: RoutedEdge };
 
 /** Below this zoom, nodes show a level-of-detail face: title, status and problem in type that stays readable. */
@@ -162,7 +162,7 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
   );
 
   const groupItem = (): MenuItem => {
-    const count = useEditor.getState().nodes.filter((n) => n.selected && (n.type === 'backlit' || n.type === 'group')).length;
+    const count = useEditor.getState().nodes.filter((n) => n.selected && (n.type === 'backlit' || n.type === 'subgraph')).length;
     return { label: 'Group into subgraph', hint: 'Ctrl+G', testId: 'menu-group', disabled: count ? undefined : 'select the nodes to group first', perform: () => useEditor.getState().groupSelection() };
   };
 
@@ -170,7 +170,7 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
     const state = useEditor.getState();
     if (node.type === 'group-io') return [];
     if (!node.selected) useEditor.setState((s) => ({ nodes: s.nodes.map((n) => ({ ...n, selected: n.id === node.id })) }));
-    if (node.type === 'group') {
+    if (node.type === 'subgraph') {
       return [
         { label: 'Open', hint: 'double-click', testId: 'menu-open-group', perform: () => state.openGroup(node.id) },
         { label: 'Ungroup', hint: 'Shift+Ctrl+G', testId: 'menu-ungroup', perform: () => state.ungroup(node.id) },
@@ -278,7 +278,7 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
         }}
         onNodeDoubleClick={(e, node) => {
           // Double-click a group node: open it (as in Blender's Tab / ComfyUI's subgraph button).
-          if (node.type === 'group' && !(e.target as HTMLElement).closest('input, button')) {
+          if (node.type === 'subgraph' && !(e.target as HTMLElement).closest('input, button')) {
             useEditor.getState().openGroup(node.id);
             return;
           }
@@ -307,7 +307,7 @@ function Canvas({ onHelp }: { onHelp(type: string): void }) {
         }}
         onSelectionContextMenu={(e, sel) => {
           e.preventDefault();
-          const ids = sel.filter((n) => n.type === 'backlit' || n.type === 'group').map((n) => n.id);
+          const ids = sel.filter((n) => n.type === 'backlit' || n.type === 'subgraph').map((n) => n.id);
           setMenu({
             ...at(e, { w: 220, h: 130 }),
             label: 'Selection menu',

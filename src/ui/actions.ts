@@ -50,7 +50,7 @@ export const actions: EditorAction[] = [
     keys: ['Shift+Mod+G'],
     perform: () => {
       const s = useEditor.getState();
-      for (const n of s.nodes.filter((x) => x.selected && x.type === 'group')) useEditor.getState().ungroup(n.id);
+      for (const n of s.nodes.filter((x) => x.selected && x.type === 'subgraph')) useEditor.getState().ungroup(n.id);
     },
   },
   {

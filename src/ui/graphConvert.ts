@@ -18,7 +18,7 @@ export type NodeData = {
 /** Canvas-only nodes: sticky notes and frames that group nodes visually (saved in meta.annotations). */
 export type AnnotationKind = 'note' | 'frame';
 
-export type EditorNode = Node<NodeData, 'backlit' | 'group' | 'group-io' | AnnotationKind>;
+export type EditorNode = Node<NodeData, 'backlit' | 'subgraph' | 'group-io' | AnnotationKind>;
 
 export interface Annotation {
   id: string;
@@ -55,8 +55,8 @@ export function toGraph(nodes: EditorNode[], edges: Edge[], meta: GraphMeta): Gr
     meta: { ...rest, ...(annotations.length ? { annotations } : {}), ...(Object.keys(reroutes).length ? { reroutes } : {}) },
     nodes: nodes.filter((n) => !isAnnotation(n) && n.type !== 'group-io').map((n) => ({
       id: n.id,
-      type: n.type === 'group' ? SUBGRAPH_NODE_TYPE : n.data.type,
-      ...(n.type === 'group' ? { subgraph: n.data.subgraph } : {}),
+      type: n.type === 'subgraph' ? SUBGRAPH_NODE_TYPE : n.data.type,
+      ...(n.type === 'subgraph' ? { subgraph: n.data.subgraph } : {}),
       params: n.data.params,
       position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
       ...(n.data.version !== undefined ? { version: n.data.version } : {}),
@@ -83,7 +83,7 @@ export function fromGraph(graph: Graph): { nodes: EditorNode[]; edges: Edge[]; m
         .map((a): EditorNode => annotationNode(a)),
       ...graph.nodes.map((n): EditorNode => ({
       id: n.id,
-      type: n.type === SUBGRAPH_NODE_TYPE ? 'group' : 'backlit',
+      type: n.type === SUBGRAPH_NODE_TYPE ? 'subgraph' : 'backlit',
       position: n.position,
       data: { type: n.type, params: n.params, label: n.label, version: n.version, ...(n.bypass ? { bypass: true } : {}), ...(n.subgraph !== undefined ? { subgraph: n.subgraph } : {}) },
     })),

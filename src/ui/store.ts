@@ -381,7 +381,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   },
 
   arrange() {
-    const movable = get().nodes.filter((n) => n.type === 'backlit' || n.type === 'group' || n.type === 'group-io');
+    const movable = get().nodes.filter((n) => n.type === 'backlit' || n.type === 'subgraph' || n.type === 'group-io');
     if (!movable.length) return;
     const size = (n: EditorNode) => ({ width: n.measured?.width ?? NODE_SIZE.width, height: n.measured?.height ?? NODE_SIZE.height });
     const origin = { x: Math.min(...movable.map((n) => n.position.x)), y: Math.min(...movable.map((n) => n.position.y)) };
@@ -408,7 +408,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
     const node = s.nodes.find((n) => n.id === nodeId);
     if (!node) return undefined;
     if (node.type === 'group-io') return openPorts(s)?.inputs.find((p) => p.name === port)?.kind;
-    if (node.type === 'group') {
+    if (node.type === 'subgraph') {
       const def = s.subgraphs.find((d) => d.id === node.data.subgraph);
       return def ? subgraphPorts(s, def, registry).outputs.find((p) => p.name === port)?.kind : undefined;
     }
@@ -417,7 +417,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
 
   groupSelection() {
     const s = get();
-    const ids = s.nodes.filter((n) => n.selected && (n.type === 'backlit' || n.type === 'group')).map((n) => n.id);
+    const ids = s.nodes.filter((n) => n.selected && (n.type === 'backlit' || n.type === 'subgraph')).map((n) => n.id);
     if (!ids.length) {
       get().toast('info', 'Select the nodes to group first (Shift+drag or Ctrl+click), then Ctrl+G.');
       return undefined;
@@ -437,7 +437,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   ungroup(groupId) {
     const s = get();
     const node = s.nodes.find((n) => n.id === groupId);
-    if (!node || node.type !== 'group') return;
+    if (!node || node.type !== 'subgraph') return;
     const prefix = prefixOf(s.openPath);
     const whole = composeGraph(s);
     const level = { ...canvasToLevel(s.nodes, s.edges, prefix, {}), subgraphs: whole.subgraphs };
@@ -462,7 +462,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   openGroup(groupId) {
     const s = get();
     const node = s.nodes.find((n) => n.id === groupId);
-    if (!node || node.type !== 'group') return;
+    if (!node || node.type !== 'subgraph') return;
     const whole = composeGraph(s);
     const def = whole.subgraphs?.find((d) => d.id === node.data.subgraph);
     if (!def) {
@@ -859,7 +859,7 @@ function restore(snapshot: string) {
   }));
   for (const groupId of reopen) {
     const st = useEditor.getState();
-    if (!st.nodes.some((n) => n.id === groupId && n.type === 'group')) break;
+    if (!st.nodes.some((n) => n.id === groupId && n.type === 'subgraph')) break;
     st.openGroup(groupId);
     useEditor.setState((x) => ({ fitRequest: x.fitRequest - 1 }));
   }
@@ -872,7 +872,7 @@ function restore(snapshot: string) {
 
 /** Nodes that overlap (measured sizes, 8 px of air), e.g. after a run made some grow. */
 export function overlappingNodes(): Array<[string, string]> {
-  const nodes = useEditor.getState().nodes.filter((n) => n.type === 'backlit' && n.measured?.width);
+  const nodes = useEditor.getState().nodes.filter((n) => (n.type === 'backlit' || n.type === 'subgraph') && n.measured?.width);
   return overlapping(nodes.map((n) => ({ id: n.id, x: n.position.x, y: n.position.y, width: n.measured!.width!, height: n.measured!.height! })), 8);
 }
 

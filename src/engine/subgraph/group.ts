@@ -43,6 +43,14 @@ function freeName(base: string, taken: Set<string>): string {
   return `${base}_${i}`;
 }
 
+/** Middle of the nodes' positions (rounded), the group node's place. */
+function centreOf(nodes: GraphNode[]): { x: number; y: number } {
+  if (!nodes.length) return { x: 0, y: 0 };
+  const xs = nodes.map((n) => n.position.x);
+  const ys = nodes.map((n) => n.position.y);
+  return { x: Math.round((Math.min(...xs) + Math.max(...xs)) / 2), y: Math.round((Math.min(...ys) + Math.max(...ys)) / 2) };
+}
+
 const edgeKey = (e: GraphEdge) => `${e.from.node}\u0000${e.from.port}\u0000${e.to.node}\u0000${e.to.port}`;
 
 /**
@@ -100,9 +108,8 @@ export function groupNodes(level: Graph, ids: Iterable<string>, opts: GroupOptio
   }
 
   const xs = inner.map((n) => n.position.x);
-  const ys = inner.map((n) => n.position.y);
   const left = Math.min(...xs);
-  const top = Math.min(...ys);
+  const top = Math.min(...inner.map((n) => n.position.y));
   const def: SubgraphDefinition = {
     id: subgraphId,
     name: opts.name ?? freeName('Subgraph', new Set((level.subgraphs ?? []).map((d) => d.name))).replace('_', ' '),
@@ -112,7 +119,8 @@ export function groupNodes(level: Graph, ids: Iterable<string>, opts: GroupOptio
     edges: innerEdges,
     meta: { io: { input: { x: left - 320, y: top }, output: { x: Math.max(...xs) + 340, y: top } } },
   };
-  const groupNode: GraphNode = { id: groupId, type: SUBGRAPH_NODE_TYPE, subgraph: subgraphId, params: {}, position: { x: left, y: top } };
+  // In the middle of where the nodes were (as ComfyUI does); ungrouping puts them back around it.
+  const groupNode: GraphNode = { id: groupId, type: SUBGRAPH_NODE_TYPE, subgraph: subgraphId, params: {}, position: centreOf(inner) };
   const firstIndex = level.nodes.findIndex((n) => selected.has(n.id));
   const nodes = level.nodes.filter((n, i) => i === firstIndex || !selected.has(n.id)).map((n, i) => (i === firstIndex ? groupNode : n));
   return {
@@ -144,8 +152,9 @@ export function ungroupNode(level: Graph, groupId: string): UngroupResult {
     taken.add(id);
     rename.set(n.id, id);
   }
-  const dx = def.nodes.length ? group.position.x - Math.min(...def.nodes.map((n) => n.position.x)) : 0;
-  const dy = def.nodes.length ? group.position.y - Math.min(...def.nodes.map((n) => n.position.y)) : 0;
+  const centre = centreOf(def.nodes);
+  const dx = group.position.x - centre.x;
+  const dy = group.position.y - centre.y;
   const innerNodes = def.nodes.map((n) => ({
     ...n,
     id: rename.get(n.id)!,

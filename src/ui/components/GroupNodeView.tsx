@@ -129,6 +129,10 @@ export const GroupPortsView = memo(function GroupPortsView({ id, data }: NodePro
   const position = isInput ? Position.Right : Position.Left;
   return (
     <div className={`node node-group-ports ${isInput ? 'ports-node-in' : 'ports-node-out'}`} data-testid={`node-${id}`}>
+      <div className="node-lod" aria-hidden="true">
+        <div className="node-lod-title">{isInput ? 'Group inputs' : 'Group outputs'}</div>
+        {ports.map((p) => <div key={p.name} className="node-lod-status">{p.label}</div>)}
+      </div>
       <div className="node-header" style={{ borderTopColor: '#bb9af7' }}>
         <span className="node-title">{isInput ? 'Group inputs' : 'Group outputs'}</span>
       </div>

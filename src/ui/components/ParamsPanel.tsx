@@ -20,7 +20,7 @@ export function ParamsPanel() {
       </aside>
     );
   }
-  if (node.type === 'group') return <GroupPanel node={node} />;
+  if (node.type === 'subgraph') return <GroupPanel node={node} />;
   if (node.type === 'group-io') {
     return (
       <aside className="params" data-testid="params">
