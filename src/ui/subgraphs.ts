@@ -86,14 +86,26 @@ export function mergeDefinitions(existing: SubgraphDefinition[], incoming: Subgr
   const rename = new Map<string, string>();
   const byId = new Map(existing.map((d) => [d.id, d]));
   const taken = new Set(byId.keys());
+  const renameOne = (id: string) => {
+    let i = 2;
+    while (taken.has(`${id}-${i}`)) i++;
+    rename.set(id, `${id}-${i}`);
+    taken.add(`${id}-${i}`);
+  };
   for (const d of incoming) {
     const same = byId.get(d.id);
-    if (!same) continue;
-    if (JSON.stringify(same) === JSON.stringify(d)) continue;
-    let i = 2;
-    while (taken.has(`${d.id}-${i}`)) i++;
-    rename.set(d.id, `${d.id}-${i}`);
-    taken.add(`${d.id}-${i}`);
+    if (same && JSON.stringify(same) !== JSON.stringify(d)) renameOne(d.id);
+  }
+  // A definition holding a renamed one changes too, so it needs its own id (repeat for nesting).
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const d of incoming) {
+      if (rename.has(d.id) || !byId.has(d.id)) continue;
+      if (d.nodes.some((n) => n.subgraph && rename.has(n.subgraph))) {
+        renameOne(d.id);
+        changed = true;
+      }
+    }
   }
   const fix = (d: SubgraphDefinition): SubgraphDefinition => ({
     ...d,
