@@ -7,7 +7,7 @@
 Each task: one warm-up, then timed iterations. Reports wall ms, process CPU ms (all threads) and
 the CPU share other processes took meanwhile (from /proc/stat), so a busy machine is visible.
 """
-import json, os, sys, time
+import json, os, re, resource, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tools', 'reference'))
 import torch  # noqa: E402
@@ -26,8 +26,9 @@ HZ = os.sysconf('SC_CLK_TCK')
 NCPU = os.cpu_count() or 1
 
 
-def measure(fn, iters):
-    fn()  # warm-up
+def measure(fn, iters, warm=True):
+    if warm:
+        fn()  # warm-up
     b0, c0, t0 = busy_jiffies(), time.process_time(), time.perf_counter()
     for _ in range(iters):
         fn()
@@ -38,8 +39,42 @@ def measure(fn, iters):
     return {'wallMs': wall / iters, 'cpuMs': cpu / iters, 'othersShare': others}
 
 
+def stage1(net, x):
+    x = F.leaky_relu(net.cond1(x), 0.2)
+    return net.ResidualBlock2(net.ResidualBlock1(x))
+
+
+def spans(n, tile, halo):
+    return [(s, min(n, s + tile), max(0, s - halo), min(n, s + tile + halo)) for s in range(0, n, tile)]
+
+
 def task(name):
     torch.manual_seed(0)
+    m = re.match(r'^(full|tiled)(\d+)(?:x(\d+))?$', name)
+    if m:  # bench/infer.ts: fullS / fullWxH / tiledWxH (tile 512, halo 24, two passes like enhanceTiled)
+        W = int(m.group(2))
+        H = int(m.group(3) or W)
+        net = Enhancer('reflect').eval()
+        x = torch.rand(1, 3, H, W)
+        if m.group(1) == 'full':
+            def run_full():
+                with torch.no_grad():
+                    net(x)
+            return run_full, 1
+
+        def run_tiled():
+            rows, cols = spans(H, 512, 24), spans(W, 512, 24)
+            with torch.no_grad():
+                for (c0, c1, _, _) in rows:  # pass 1: stage 1 on cores + 8 px (pooled sums)
+                    for (d0, d1, _, _) in cols:
+                        stage1(net, x[:, :, max(0, c0 - 8):min(H, c1 + 8), max(0, d0 - 8):min(W, d1 + 8)]).sum(dim=(2, 3))
+                L = torch.empty(1, 1, H, W)
+                for (c0, c1, e0, e1) in rows:  # pass 2: the whole network on each tile with its halo
+                    for (d0, d1, f0, f1) in cols:
+                        Lt, _ = net(x[:, :, e0:e1, f0:f1])
+                        L[:, :, c0:c1, d0:d1] = Lt[:, :, c0 - e0:c1 - e0, d0 - f0:d1 - f0]
+                torch.clamp(x / (L + 1e-9), 0, 1)
+        return run_tiled, 1
     if name.startswith('infer'):
         size = int(name[5:])
         net = Enhancer('reflect').eval()
@@ -76,5 +111,13 @@ if __name__ == '__main__':
     out = {'threads': torch.get_num_threads(), 'torch': torch.__version__, 'tasks': {}}
     for name in args:
         fn, iters = task(name)
-        out['tasks'][name] = measure(fn, iters)
+        if name.startswith('tiled'):
+            # a 12 MP warm-up would double the run: warm up on one tile-sized full pass instead
+            warm, _ = task('full512')
+            warm()
+            out['tasks'][name] = measure(fn, iters, warm=False)
+        else:
+            out['tasks'][name] = measure(fn, iters)
+        out['tasks'][name]['peakRssMB'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        out['tasks'][name]['loadavg'] = os.getloadavg()[0]
     print(json.dumps(out))
