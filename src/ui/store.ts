@@ -514,7 +514,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
   async run(targets) {
     const graph = get().graph();
     const previous = get().runs[get().runs.length - 1]?.graph;
-    const record: RunRecord = { id: ++runSeq, status: 'queued', targets, graph, queuedAt: Date.now(), changes: describeChanges(previous, graph) };
+    const record: RunRecord = { id: ++runSeq, status: 'queued', targets, graph, queuedAt: Date.now(), changes: describeChanges(previous && expandSubgraphs(previous).graph, expandSubgraphs(graph).graph) };
     set((s) => ({ runs: [...s.runs.slice(-(MAX_RUNS - 1)), record] }));
     if (get().running) {
       get().toast('info', `Run #${record.id} queued (${get().runs.filter((r) => r.status === 'queued').length} waiting).`);
