@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launch, screenshot, watchErrors } from './browser';
+import { launch, screenshot, watchErrors, wire } from './browser';
 
 /**
  * Subgraphs in the editor (issue 13): group nodes of the default graph with Ctrl+G, open the group,
@@ -101,6 +101,11 @@ describe('subgraphs', () => {
     await page.waitForTimeout(400);
     await screenshot(page, 'subgraphs-2-inside-with-breadcrumb');
 
+    // A new group output: drag an inner output onto "+ new output".
+    await wire(page, { node: 'group-1/v-pos', port: 'mean' }, { node: 'group-1/@out', port: '+' });
+    await expect.poll(async () => (await saved(page)).subgraphs![0].outputs.map((p) => p.name)).toEqual(['residual', 'mean']);
+    await expect.poll(() => page.locator('[data-testid="node-group-1/@out"] .port-in').allTextContents()).toEqual(['ResidualResidual', 'MeanEmbedding', '+ new output']);
+
     // Edit a param inside.
     await page.locator('[data-testid="node-group-1/residual"] .node-header').click();
     await page.getByTestId('param-target').selectOption('paper');
@@ -143,6 +148,39 @@ describe('subgraphs', () => {
     expect(edgeSet(after)).toEqual(edgeSet(before));
     expect(after.nodes.find((n) => n.id === 'residual')!.params.target).toBe('paper');
     for (const id of GROUPED) expect(after.nodes.find((n) => n.id === id)!.position).toEqual(before.nodes.find((n) => n.id === id)!.position);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('a running group shows which inner node runs and the progress over all of them; inside, the inner node shows its own', async () => {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${baseUrl}?backend=wasm`);
+    await page.locator('.react-flow__node').first().waitFor();
+    await page.getByTestId('backend').filter({ hasText: /backend: (wasm|webgl|webgpu|cpu)/ }).waitFor({ timeout: 60_000 });
+    await page.waitForTimeout(400);
+    await page.locator('[data-testid="node-train"] .node-header').click();
+    await page.getByTestId('param-iterations').fill('400');
+    await select(page, ['train', 'enhance', 'save']);
+    await page.keyboard.press('Control+g');
+    await page.getByTestId('node-group-1').waitFor();
+    await page.getByTestId('run').click();
+    const progress = page.getByTestId('progress-group-1');
+    await expect.poll(() => page.getByTestId('group-running-group-1').textContent().catch(() => ''), { timeout: 120_000 }).toMatch(/^Enhancer Trainer · \d+%$/);
+    await expect.poll(async () => Number(await progress.getAttribute('aria-valuenow')), { timeout: 60_000 }).toBeGreaterThan(0);
+    const p1 = Number(await progress.getAttribute('aria-valuenow'));
+    expect(await page.getByTestId('status-group-1').textContent()).toBe('0/3');
+    await expect.poll(async () => Number(await progress.getAttribute('aria-valuenow')), { timeout: 30_000 }).toBeGreaterThan(p1);
+    await screenshot(page, 'subgraphs-4-group-running');
+    // Inside, the trainer itself shows its step counter.
+    await page.getByTestId('open-group-1').click();
+    await page.getByTestId('progress-group-1/train').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('progress-group-1/train').textContent()).toMatch(/^\d+\/400/);
+    await page.getByTestId('cancel').click();
+    await expect.poll(() => page.getByTestId('status-group-1/train').textContent(), { timeout: 60_000 }).toMatch(/^cancelled/);
+    await page.getByTestId('crumb-0').click();
+    await expect.poll(() => page.getByTestId('status-group-1').textContent()).toBe('cancelled');
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -35,6 +35,7 @@ export const GroupNodeView = memo(function GroupNodeView({ id, data, selected }:
       <div className="node-lod" aria-hidden="true">
         <div className="node-lod-title">▣ {title}</div>
         {run.status && <div className={`node-lod-status badge-${run.status}`}>{run.status}{run.status === 'running' ? ` ${pct}%` : ''}</div>}
+        {run.status === 'running' && runningTitle && <div className="node-lod-status">{runningTitle}</div>}
         {problem && <div className="node-lod-error">{problem.message}</div>}
       </div>
       <div className="node-header" style={{ borderTopColor: '#bb9af7' }}>
@@ -77,7 +78,7 @@ export const GroupNodeView = memo(function GroupNodeView({ id, data, selected }:
         </div>
       </div>
       {run.status === 'running' && (
-        <div className="progress" data-testid={`progress-${id}`} role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct} title={run.message}>
+        <div className="progress" data-testid={`progress-${id}`} role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(1000 * run.fraction) / 10} title={run.message}>
           <div className="progress-bar" style={{ width: `${pct}%` }} />
           <span data-testid={`group-running-${id}`}>{runningTitle ? `${runningTitle} · ` : ''}{pct}%</span>
         </div>
