@@ -148,6 +148,12 @@ describe('subgraphs', () => {
     expect(edgeSet(after)).toEqual(edgeSet(before));
     expect(after.nodes.find((n) => n.id === 'residual')!.params.target).toBe('paper');
     for (const id of GROUPED) expect(after.nodes.find((n) => n.id === id)!.position).toEqual(before.nodes.find((n) => n.id === id)!.position);
+    // Results moved with the nodes, in the editor and in the worker's cache: running again recomputes nothing.
+    expect(await page.getByTestId('status-residual').textContent()).toMatch(/^done/);
+    await page.locator('[data-testid="node-residual"] .node-header').click({ button: 'right' });
+    await page.getByTestId('menu-run-to-here').click();
+    await expect.poll(() => page.getByTestId('status-residual').textContent(), { timeout: 60_000 }).toMatch(/^cached/);
+    expect(await page.getByTestId('status-v-pos').textContent()).toMatch(/^cached/);
     expect(errors).toEqual([]);
     await context.close();
   });

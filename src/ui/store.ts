@@ -429,6 +429,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
     get().checkpoint();
     replaceLevel(result.graph, result.graph.subgraphs ?? []);
     const groupId = prefix + result.groupId;
+    moveResults(new Map(ids.map((id) => [id, `${groupId}/${id.slice(prefix.length)}`])));
     set((st) => ({ nodes: st.nodes.map((n) => ({ ...n, selected: n.id === groupId })), selectedId: groupId }));
     revalidate();
     return groupId;
@@ -451,6 +452,8 @@ export const useEditor = create<EditorState>()((set, get) => ({
     get().checkpoint();
     replaceLevel(result.graph, result.graph.subgraphs ?? []);
     const inner = new Set(result.nodeIds.map((id) => prefix + id));
+    const def = level.subgraphs?.find((d) => d.id === node.data.subgraph);
+    moveResults(new Map((def?.nodes ?? []).map((n, i) => [`${groupId}/${n.id}`, prefix + result.nodeIds[i]])));
     set((st) => ({
       nodes: st.nodes.map((n) => ({ ...n, selected: inner.has(n.id) })),
       selectedId: undefined,
@@ -742,6 +745,26 @@ function openPorts(s: EditorState) {
   const whole = composeGraph(s);
   const def = whole.subgraphs?.find((d) => d.id === level.subgraphId);
   return def ? subgraphPorts(whole, def, registry) : undefined;
+}
+
+/**
+ * Statuses and previews follow nodes renamed by grouping ("a" → "group-1/a") and ungrouping, nested
+ * ids included, as the executor's cache does (Executor.prune), so results stay on screen.
+ */
+function moveResults(renames: Map<string, string>) {
+  const move = <T,>(record: Record<string, T>): Record<string, T> => {
+    const out: Record<string, T> = {};
+    for (const [id, value] of Object.entries(record)) {
+      let to = id;
+      for (const [from, dest] of renames) {
+        if (id === from) to = dest;
+        else if (id.startsWith(`${from}/`)) to = dest + id.slice(from.length);
+      }
+      out[to] = value;
+    }
+    return out;
+  };
+  useEditor.setState((s) => ({ runState: move(s.runState), views: move(s.views) }));
 }
 
 /** Shows `level` (engine data of the level on the canvas, new definitions) in place of the canvas. */

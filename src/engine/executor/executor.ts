@@ -319,7 +319,19 @@ export class Executor {
   /** Drops cached nodes that are no longer in the graph (deleted in the editor). */
   prune(graph: Graph): void {
     const ids = new Set(expandSubgraphs(graph).graph.nodes.map((n) => n.id));
-    for (const id of [...this.cache.keys()]) if (!ids.has(id)) this.evict(id);
+    // Grouping and ungrouping rename nodes ("train" ↔ "group-1/train"): their cached outputs move
+    // with them, so a long training is not redone; the hash still decides at run time whether they are reused.
+    const tail = (id: string) => id.slice(id.lastIndexOf('/') + 1);
+    const byTail = new Map<string, string[]>();
+    for (const id of ids) byTail.set(tail(id), [...(byTail.get(tail(id)) ?? []), id]);
+    for (const id of [...this.cache.keys()]) {
+      if (ids.has(id)) continue;
+      const heir = byTail.get(tail(id))?.find((n) => !this.cache.has(n));
+      if (heir) {
+        this.cache.set(heir, this.cache.get(id)!);
+        this.cache.delete(id);
+      } else this.evict(id);
+    }
   }
 
   /** Frees everything the executor holds. */

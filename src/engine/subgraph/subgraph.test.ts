@@ -236,4 +236,23 @@ describe('running a grouped graph', () => {
     expect(bad.nodes['g/brighten']).toMatchObject({ status: 'error', error: { nodeId: 'g/brighten', field: 'stops' } });
     e2.dispose();
   });
+
+  it('grouping and ungrouping keep the cache: after prune, nothing is recomputed', async () => {
+    const host = new MemoryHost().addImage('samples/pairs/imagemagick_bluebells_darker.jpg', 3, 2, () => [40, 20, 100]);
+    const ex = new Executor(registry, host);
+    const plain = read('graphs/brighten.json');
+    plain.nodes[2].params = { ...plain.nodes[2].params, overwrite: true };
+    expect((await ex.run(plain)).ok).toBe(true);
+    const { graph: grouped, groupId } = groupNodes(plain, ['brighten', 'save'], { groupId: 'g' });
+    ex.prune(grouped);
+    const second = await ex.run(grouped);
+    expect(Object.fromEntries(Object.entries(second.nodes).map(([id, r]) => [id, r.status]))).toEqual({ load: 'cached', 'g/brighten': 'cached', 'g/save': 'cached' });
+    const back = ungroupNode(grouped, groupId).graph;
+    ex.prune(back);
+    expect(Object.values((await ex.run(back)).nodes).map((r) => r.status)).toEqual(['cached', 'cached', 'cached']);
+    // A node deleted for good is still freed.
+    ex.prune({ ...back, nodes: back.nodes.slice(0, 1), edges: [] });
+    expect(ex.outputsOf('brighten')).toBeUndefined();
+    ex.dispose();
+  });
 });
