@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
-import { Executor, thumbnail, type ExecutorEvent, type Graph, type ImageBatchValue, type RunSummary, type Thumbnail } from '../engine';
+import { Executor, thumbnail, type ErrorInfo, type ExecutorEvent, type Graph, type ImageBatchValue, type RunSummary, type Thumbnail } from '../engine';
 import type { BackendName } from '../ml/backend';
 import { BrowserHost } from './browserHost';
 import { registry } from './nodes';
@@ -29,6 +29,10 @@ let backend: BackendReport | undefined;
 let starting: Promise<BackendReport> | undefined;
 /** Why the GPU device went away, reported with the next run (once). */
 let deviceLost: string | undefined;
+/** The device whose loss `deviceLost` describes (a run that started on it failed because of it). */
+let lostDevice: GPUDevice | undefined;
+/** How long a node error on webgpu waits for `device.lost` to tell whether the device went away. */
+const LOSS_SETTLE_MS = 1000;
 let onBackendChange: ((change: BackendChange) => void) | undefined;
 
 export interface BackendChange {
@@ -76,6 +80,7 @@ function watchDevice() {
   const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
   void device?.lost.then(async (info) => {
     deviceLost = `The WebGPU device was lost (${info.reason}${info.message ? `: ${info.message}` : ''}).`;
+    lostDevice = device;
     try {
       executor.dispose();
     } catch {
@@ -92,6 +97,18 @@ function watchDevice() {
   });
 }
 
+function activeDevice(): GPUDevice | undefined {
+  return tf.getBackend() === 'webgpu' ? (tf.backend() as unknown as { device?: GPUDevice }).device : undefined;
+}
+
+/**
+ * A node that was running when the device went away fails with WebGPU internals ("Failed to execute
+ * 'mapAsync' on 'GPUBuffer': Buffer was unmapped…"); the user is told what really happened instead.
+ */
+function plainDeviceLoss(error: ErrorInfo): ErrorInfo {
+  return { ...error, message: `${deviceLost ?? 'The WebGPU device was lost.'} This node was running on it and stopped.`, fix: 'run again: the editor switched to the wasm backend and recomputes what was lost.' };
+}
+
 /** What the editor can ask of the worker. Tensors never cross: views carry typed arrays only. */
 const api = {
   async init(preferred?: BackendName, onChange?: (change: BackendChange) => void): Promise<BackendReport> {
@@ -105,11 +122,17 @@ const api = {
     controller = new AbortController();
     host.clearOutputs();
     executor.prune(graph);
+    const device = activeDevice();
+    const lostHere = () => device !== undefined && lostDevice === device;
     // Batch events per animation-frame-ish tick so progress from tight loops does not flood the UI.
     let queue: ExecutorEvent[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // While set, events are held: a node failed on webgpu and we wait to learn whether the device was lost.
+    let settling: Promise<void> | undefined;
     const flush = () => {
       timer = undefined;
+      if (settling) return;
+      if (lostHere()) queue = queue.map((e) => (e.type === 'status' && e.status === 'error' && e.error ? { ...e, error: plainDeviceLoss(e.error) } : e));
       if (queue.length) onEvent(queue, memoryNow());
       queue = [];
     };
@@ -120,13 +143,25 @@ const api = {
       onEvent(e) {
         if (e.type === 'progress') queue = queue.filter((q) => !(q.type === 'progress' && q.nodeId === e.nodeId));
         queue.push(e);
+        if (device && !lostHere() && !settling && e.type === 'status' && e.status === 'error') {
+          // The error may arrive before device.lost resolves: give it a moment to.
+          settling = Promise.race([device.lost, new Promise((r) => setTimeout(r, LOSS_SETTLE_MS))]).then(() => {
+            settling = undefined;
+            flush();
+          });
+          return;
+        }
         if (e.type === 'run-end' || e.type === 'status') flush();
         else timer ??= setTimeout(flush, 50);
       },
     });
     if (timer) clearTimeout(timer);
+    await settling;
     flush();
     controller = undefined;
+    if (lostHere()) {
+      for (const n of Object.values(summary.nodes)) if (n.error) n.error = plainDeviceLoss(n.error);
+    }
     return summary;
   },
 
