@@ -158,7 +158,7 @@ describe('subgraphs', () => {
     await context.close();
   });
 
-  it('a running group shows which inner node runs and the progress over all of them; inside, the inner node shows its own', async () => {
+  it('a running group shows which inner node runs and the progress over all of them; inside, the inner node shows its own; an inner error names the inner node and its toast opens the group', async () => {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
@@ -187,6 +187,19 @@ describe('subgraphs', () => {
     await expect.poll(() => page.getByTestId('status-group-1/train').textContent(), { timeout: 60_000 }).toMatch(/^cancelled/);
     await page.getByTestId('crumb-0').click();
     await expect.poll(() => page.getByTestId('status-group-1').textContent()).toBe('cancelled');
+
+    // An inner node fails: the group says which; the error toast opens the group at that node.
+    await page.getByTestId('open-group-1').click();
+    await page.locator('[data-testid="node-group-1/train"] .node-header').click();
+    await page.getByTestId('param-imageSize').fill('3');
+    await page.getByTestId('crumb-0').click();
+    await expect.poll(() => page.getByTestId('error-group-1').textContent()).toMatch(/^train: field "imageSize": Bad value 3/);
+    await page.getByTestId('run').click();
+    const toast = page.getByTestId('toast').filter({ hasText: 'group-1/train' });
+    await toast.waitFor({ timeout: 60_000 });
+    await toast.click();
+    await page.getByTestId('breadcrumbs').waitFor();
+    await expect.poll(() => page.locator('.react-flow__node.selected').getAttribute('data-id')).toBe('group-1/train');
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -41,7 +41,7 @@ export const actions: EditorAction[] = [
     id: 'bypass',
     label: 'Bypass the selected nodes (inputs pass straight through)',
     keys: ['Mod+B'],
-    perform: () => useEditor.getState().toggleBypass(useEditor.getState().nodes.filter((n) => n.selected && n.type === 'backlit').map((n) => n.id)),
+    perform: () => useEditor.getState().toggleBypass(useEditor.getState().nodes.filter((n) => n.selected && (n.type === 'backlit' || n.type === 'subgraph')).map((n) => n.id)),
   },
   { id: 'group', label: 'Group the selected nodes into a subgraph', keys: ['Mod+G'], perform: () => void useEditor.getState().groupSelection() },
   {

@@ -150,8 +150,10 @@ interface EditorState {
   groupSelection(): string | undefined;
   /** Puts a group node's inner nodes back in its place; one undo step. */
   ungroup(groupId: string): void;
-  /** Shows the inside of a group node (double-click, menu "Open"). */
-  openGroup(groupId: string): void;
+  /** Shows the inside of a group node (double-click, menu "Open"); `fit` false keeps the view for the caller to set. */
+  openGroup(groupId: string, fit?: boolean): void;
+  /** Opens or leaves groups until the node with this expanded id is on the canvas; its id there, if found. */
+  revealNode(id: string): string | undefined;
   /** Back up to `depth` open groups (0 = the top graph), as the breadcrumb does. */
   closeGroups(depth: number): void;
   /** Renames a group port (its label; wires keep using the name). */
@@ -462,7 +464,7 @@ export const useEditor = create<EditorState>()((set, get) => ({
     revalidate();
   },
 
-  openGroup(groupId) {
+  openGroup(groupId, fit = true) {
     const s = get();
     const node = s.nodes.find((n) => n.id === groupId);
     if (!node || node.type !== 'subgraph') return;
@@ -479,8 +481,19 @@ export const useEditor = create<EditorState>()((set, get) => ({
       nodes: canvas.nodes,
       edges: canvas.edges,
       selectedId: undefined,
-      fitRequest: st.fitRequest + 1,
+      fitRequest: st.fitRequest + (fit ? 1 : 0),
     }));
+  },
+
+  revealNode(id) {
+    const here = () => get().nodes.some((n) => n.id === id);
+    while (!here() && get().openPath.length && !id.startsWith(prefixOf(get().openPath))) get().closeGroups(get().openPath.length - 1);
+    for (let depth = 0; depth < 16 && !here(); depth++) {
+      const group = get().nodes.find((n) => n.type === 'subgraph' && id.startsWith(`${n.id}/`));
+      if (!group) break;
+      get().openGroup(group.id, false);
+    }
+    return here() ? id : undefined;
   },
 
   closeGroups(depth) {

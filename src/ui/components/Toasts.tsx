@@ -15,10 +15,12 @@ export function Toasts() {
           className={`toast toast-${t.kind}`}
           onClick={() => {
             dismiss(t.id);
-            if (t.nodeId && flow.getNode(t.nodeId)) {
-              useEditor.setState((s) => ({ nodes: s.nodes.map((n) => ({ ...n, selected: n.id === t.nodeId })), selectedId: t.nodeId }));
-              focusNode(t.nodeId);
-              void flow.fitView({ nodes: [{ id: t.nodeId }], maxZoom: 1.2, duration: 250 });
+            // A node inside a group ("group-1/train") is shown by opening its group.
+            const id = t.nodeId ? useEditor.getState().revealNode(t.nodeId) : undefined;
+            if (id) {
+              useEditor.setState((s) => ({ nodes: s.nodes.map((n) => ({ ...n, selected: n.id === id })), selectedId: id }));
+              focusNode(id);
+              setTimeout(() => void flow.fitView({ nodes: [{ id }], maxZoom: 1.2, duration: 250 }), flow.getNode(id)?.measured ? 0 : 80);
             }
           }}
           data-testid="toast"
