@@ -106,8 +106,8 @@ export function validateGraph(graph: Graph, registry: NodeRegistry): ErrorInfo[]
     // Params are migrated where they live (top level and definitions), so a saved graph is up to
     // date; the graph is then checked as the executor will run it: expanded, inner ids namespaced.
     for (const n of [...graph.nodes, ...(graph.subgraphs ?? []).flatMap((d) => d.nodes)]) if (!isGroupNode(n)) checkNodeParams(n, registry);
-    const { graph: flat, errors } = expandSubgraphs(graph);
-    return [...errors, ...validateGraph(flat, registry)];
+    const { graph: flat, errors, overflow } = expandSubgraphs(graph);
+    return overflow ? errors : [...errors, ...validateGraph(flat, registry)];
   }
   const errors: ErrorInfo[] = [];
   const byId = new Map<string, GraphNode>();

@@ -184,6 +184,42 @@ describe('expandSubgraphs errors name the group node and field', () => {
   });
 });
 
+describe('hostile subgraphs', () => {
+  it('mutual recursion, fan-out nesting and dangling refs are reported, never thrown, and stay fast', () => {
+    const def = (id: string, inner: string | undefined, copies: number) => ({
+      id,
+      name: id,
+      inputs: [{ name: 'images' }],
+      outputs: [{ name: 'images' }],
+      nodes: inner
+        ? Array.from({ length: copies }, (_, i) => ({ id: `n${i}`, type: 'subgraph', subgraph: inner, params: {}, position: { x: 0, y: 0 } }))
+        : [{ id: 'e', type: 'exposure', params: {}, position: { x: 0, y: 0 } }],
+      edges: (inner ? Array.from({ length: copies }, (_, i) => `n${i}`) : ['e']).flatMap((n) => [
+        { from: { node: '@in', port: 'images' }, to: { node: n, port: 'images' } },
+        { from: { node: n, port: 'images' }, to: { node: '@out', port: 'ghost' } },
+      ]),
+    });
+    const top = (subgraphs: unknown[]) => ({ format: 'backlit-graph', version: 2, nodes: [{ id: 'g', type: 'subgraph', subgraph: 'd0', params: {}, position: { x: 0, y: 0 } }], edges: [{ from: { node: 'g', port: 'images' }, to: { node: 'g', port: 'nope' } }], subgraphs });
+    // d0 → d1 → d0 …
+    const mutual = top([def('d0', 'd1', 2), def('d1', 'd0', 2)]);
+    // 10 copies per level, 12 levels: 10^12 nodes if expanded blindly.
+    const fan = top(Array.from({ length: 12 }, (_, i) => def(`d${i}`, i < 11 ? `d${i + 1}` : undefined, 10)));
+    const messages: string[][] = [];
+    for (const g of [mutual, fan]) {
+      const t0 = performance.now();
+      const { graph, errors } = loadGraph(JSON.parse(JSON.stringify(g)), registry);
+      expect(performance.now() - t0).toBeLessThan(15_000); // ~2 s here; exponential would be hours
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.length).toBeLessThan(50);
+      for (const e of errors) expect(e.message.length).toBeGreaterThan(10);
+      expect(() => nodeSpec(graph!, graph!.nodes[0], registry)).not.toThrow();
+      messages.push(errors.map((e) => e.message));
+    }
+    expect(messages[0].some((m) => m.includes('contains itself'))).toBe(true);
+    expect(messages[1].some((m) => m.includes('more than 100000 nodes'))).toBe(true);
+  });
+});
+
 describe('wires to group nodes', () => {
   it('are typed like the inner ports', () => {
     const g = groupNodes(read('graphs/residual-vector.json'), ['v-pos', 'v-neg']).graph;

@@ -14,6 +14,8 @@ import type { NodeRegistry } from '../registry/registry';
 
 /** Group nodes inside group nodes: deeper than this is refused (a mistake, not a design). */
 export const MAX_SUBGRAPH_DEPTH = 16;
+/** A graph whose groups expand to more nodes than this is refused (nested groups multiply). */
+export const MAX_EXPANDED_NODES = 100_000;
 
 export function isGroupNode(node: Pick<GraphNode, 'type'>): boolean {
   return node.type === SUBGRAPH_NODE_TYPE;
@@ -31,12 +33,23 @@ export interface GroupPort {
   optional: boolean;
 }
 
+/** Ports of each definition, computed once per call tree ('pending' while being computed: a group containing itself). */
+export type PortsMemo = Map<string, { inputs: GroupPort[]; outputs: GroupPort[] } | 'pending'>;
+
 /** Ports of a subgraph, typed like the inner ports they are wired to (recursively through nested groups). */
-export function subgraphPorts(graph: Pick<Graph, 'subgraphs'>, def: SubgraphDefinition, registry: NodeRegistry, depth = 0): { inputs: GroupPort[]; outputs: GroupPort[] } {
+export function subgraphPorts(graph: Pick<Graph, 'subgraphs'>, def: SubgraphDefinition, registry: NodeRegistry, memo: PortsMemo = new Map()): { inputs: GroupPort[]; outputs: GroupPort[] } {
+  const known = memo.get(def.id);
+  if (known === 'pending') {
+    // Recursion (reported by expandSubgraphs): ports stay untyped instead of looping.
+    const untyped = (p: { name: string; label?: string }): GroupPort => ({ name: p.name, label: p.label || p.name, optional: false });
+    return { inputs: def.inputs.map(untyped), outputs: def.outputs.map(untyped) };
+  }
+  if (known) return known;
+  memo.set(def.id, 'pending');
   const byId = new Map(def.nodes.map((n) => [n.id, n]));
   const specOf = (id: string) => {
     const n = byId.get(id);
-    return n && depth < MAX_SUBGRAPH_DEPTH ? nodeSpec(graph, n, registry, depth + 1) : undefined;
+    return n ? nodeSpec(graph, n, registry, memo) : undefined;
   };
   const inputs = def.inputs.map((p): GroupPort => {
     const targets = def.edges.filter((e) => e.from.node === SUBGRAPH_INPUT && e.from.port === p.name);
@@ -49,7 +62,9 @@ export function subgraphPorts(graph: Pick<Graph, 'subgraphs'>, def: SubgraphDefi
     const spec = source ? specOf(source.from.node)?.outputs[source.from.port] : undefined;
     return { name: p.name, label: p.label || spec?.label || p.name, kind: spec?.kind, optional: false };
   });
-  return { inputs, outputs };
+  const result = { inputs, outputs };
+  memo.set(def.id, result);
+  return result;
 }
 
 /** What wire checks need to know of a node: its title and typed ports. */
@@ -62,11 +77,11 @@ export interface NodeSpec {
 }
 
 /** A node's ports: from the registry, or for a group node from its subgraph definition. */
-export function nodeSpec(graph: Pick<Graph, 'subgraphs'>, node: GraphNode, registry: NodeRegistry, depth = 0): NodeSpec | undefined {
+export function nodeSpec(graph: Pick<Graph, 'subgraphs'>, node: GraphNode, registry: NodeRegistry, memo: PortsMemo = new Map()): NodeSpec | undefined {
   if (!isGroupNode(node)) return registry.get(node.type);
   const def = subgraphOf(graph, node.subgraph);
   if (!def) return undefined;
-  const ports = subgraphPorts(graph, def, registry, depth);
+  const ports = subgraphPorts(graph, def, registry, memo);
   const typed = <T extends GroupPort>(list: T[]) => Object.fromEntries(list.filter((p) => p.kind).map((p) => [p.name, { kind: p.kind!, label: p.label, optional: p.optional }]));
   return { title: node.label || def.name, inputs: typed(ports.inputs), outputs: typed(ports.outputs) };
 }
@@ -76,6 +91,8 @@ export interface ExpandResult {
   graph: Graph;
   /** Problems of the grouping itself (unknown definition, unknown group port, recursion), naming the group node. */
   errors: ErrorInfo[];
+  /** The expansion stopped at MAX_EXPANDED_NODES: `graph` is partial, not worth validating further. */
+  overflow?: boolean;
 }
 
 /**
@@ -96,6 +113,9 @@ export function expandSubgraphs(graph: Graph): ExpandResult {
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
   const seenEdges = new Set<string>();
+  let overflow = false;
+  // A definition's own problems are the same in every instance: said once, naming the first group.
+  const reported = new Set<string>();
   const pushEdge = (e: GraphEdge) => {
     const key = `${e.from.node}\u0000${e.from.port}\u0000${e.to.node}\u0000${e.to.port}`;
     if (!seenEdges.has(key)) {
@@ -143,6 +163,13 @@ export function expandSubgraphs(graph: Graph): ExpandResult {
         fail(`Groups are nested more than ${MAX_SUBGRAPH_DEPTH} deep.`, 'ungroup some of the inner groups.');
         continue;
       }
+      if (overflow || nodes.length + def.nodes.length > MAX_EXPANDED_NODES) {
+        // Reported once; the rest of the expansion is skipped (the graph cannot run anyway).
+        if (!overflow) fail(`The groups expand to more than ${MAX_EXPANDED_NODES} nodes.`, 'nested groups multiply their contents; use fewer instances or ungroup some.');
+        else broken.add(n.id);
+        overflow = true;
+        continue;
+      }
       const boundary = expandLevel(def.nodes, def.edges, { prefix: `${id}/`, owner: { id, title, def }, stack: [...level.stack, def.id], bypass: level.bypass || Boolean(n.bypass) });
       groups.set(n.id, { title, boundary, def });
     }
@@ -186,7 +213,12 @@ export function expandSubgraphs(graph: Graph): ExpandResult {
       for (const p of owner.def.inputs) boundary.inputs.set(p.name, []);
       for (const p of owner.def.outputs) boundary.outputs.set(p.name, undefined);
     }
-    const defError = (field: string, message: string, fix: string) => errors.push({ code: 'subgraph-invalid', nodeId: owner!.id, nodeType: 'Group', field, message, fix });
+    const defError = (field: string, message: string, fix: string) => {
+      const key = `${owner!.def.id}\u0000${field}\u0000${message}`;
+      if (reported.has(key)) return;
+      reported.add(key);
+      errors.push({ code: 'subgraph-invalid', nodeId: owner!.id, nodeType: 'Group', field, message, fix });
+    };
     for (const e of levelEdges) {
       const fromInput = owner && e.from.node === SUBGRAPH_INPUT;
       const toOutput = owner && e.to.node === SUBGRAPH_OUTPUT;
@@ -230,7 +262,7 @@ export function expandSubgraphs(graph: Graph): ExpandResult {
 
   expandLevel(graph.nodes, graph.edges, { prefix: '', stack: [], bypass: false });
   const { subgraphs: _defs, ...rest } = graph;
-  return { graph: { ...rest, nodes, edges }, errors };
+  return { graph: { ...rest, nodes, edges }, errors, ...(overflow ? { overflow } : {}) };
 }
 
 /**
