@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { useTestBackend } from './testing';
-import { pickFastest } from './backend';
+import { adam, ADAM_EPSILON, pickFastest } from './backend';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,5 +31,32 @@ describe('backend', () => {
 
   it('pickFastest names every reason when nothing starts', async () => {
     await expect(pickFastest(['webgpu'], { skip: { webgpu: 'no adapter' } })).rejects.toThrow(/No tfjs backend could start here \(webgpu: no adapter\)/);
+  });
+
+  it("adam() steps the same whatever the backend's epsilon() says (webgl says 1e-4 with float32 on)", async () => {
+    await useTestBackend('wasm');
+    const backend = tf.backend() as unknown as { epsilon(): number };
+    const own = Object.getOwnPropertyDescriptor(backend, 'epsilon');
+    const lr = 1e-3;
+    const g = 1e-6; // the size of many enhancer weight gradients
+    const firstStep = (opt: tf.Optimizer) => {
+      const v = tf.variable(tf.scalar(0));
+      opt.applyGradients({ [v.name]: tf.scalar(g) });
+      const moved = -v.dataSync()[0];
+      v.dispose();
+      opt.dispose();
+      return moved;
+    };
+    try {
+      backend.epsilon = () => 1e-4; // what tfjs-backend-webgl 4.22 reports
+      // tfjs's own default follows the backend: a 1e-6 gradient moves ~1 % of lr…
+      expect(firstStep(tf.train.adam(lr)) / lr).toBeLessThan(0.02);
+      // …ours does not: lr·g/(|g| + 1e-7), as on cpu, wasm and webgpu.
+      expect(firstStep(adam(lr)) / lr).toBeCloseTo(g / (g + ADAM_EPSILON), 4);
+    } finally {
+      if (own) Object.defineProperty(backend, 'epsilon', own);
+      else delete (backend as Partial<typeof backend>).epsilon;
+    }
+    expect(backend.epsilon()).toBe(1e-7);
   });
 });

@@ -27,6 +27,19 @@ export async function useBackend(name: BackendName, opts: { wasmDir?: string | R
   await tf.ready();
 }
 
+/**
+ * Adam's ε, fixed. tf.train.adam without one takes the backend's `epsilon()`: 1e-7 on cpu, wasm and
+ * webgpu, but 1e-4 on webgl, whose floatPrecision() reports 16 whenever float32 rendering is enabled
+ * (tfjs 4.22). With gradients of 1e-6–1e-3 (the enhancer's), ε = 1e-4 shrinks most updates by 10–1000×:
+ * the same graph trained far slower on webgl and disagreed with every other backend.
+ */
+export const ADAM_EPSILON = 1e-7;
+
+/** tf.train.adam with tfjs's defaults for β and a backend-independent ε (see ADAM_EPSILON). */
+export function adam(learningRate: number): tf.AdamOptimizer {
+  return tf.train.adam(learningRate, 0.9, 0.999, ADAM_EPSILON);
+}
+
 /** A probe slower than this is not worth waiting for: that backend is not the fastest. */
 export const PROBE_TIMEOUT_MS = 6000;
 

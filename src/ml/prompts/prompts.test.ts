@@ -186,6 +186,25 @@ describe('latent prompts', () => {
     tf.dispose([data.backlit, data.wellLit]);
   });
 
+  it("trains the same whatever the backend's epsilon() says (webgl's 1e-4 made Adam steps smaller there)", async () => {
+    const data = { backlit: unit([[1, 0, 0], [0.9, 0.1, 0]]), wellLit: unit([[0, 1, 0], [0.1, 0.9, 0.1]]) };
+    const run = async () => {
+      const p = latentPrompts(randomLatentInit(3, 1));
+      const r = await trainPrompts(p, data, { iterations: 5, lr: 5e-2, weightDecay: 1e-3, batchSize: 1, seed: 1 });
+      p.dispose();
+      return r.losses;
+    };
+    const backend = tf.backend() as unknown as { epsilon(): number };
+    const plain = await run();
+    backend.epsilon = () => 1e-4;
+    try {
+      expect(await run()).toEqual(plain);
+    } finally {
+      delete (backend as Partial<typeof backend>).epsilon; // back to the prototype's
+    }
+    tf.dispose([data.backlit, data.wellLit]);
+  });
+
   it('scaledLatentInit keeps directions and sets the norm to √D', () => {
     const t = scaledLatentInit(tf.tensor2d([[3, 4, 0, 0], [0, 0, 0, 2]]));
     expect(Array.from(t.dataSync())).toEqual([1.2, 1.6, 0, 0, 0, 0, 0, 2].map((v) => expect.closeTo(v, 5)));

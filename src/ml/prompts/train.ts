@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { adam } from '../backend';
 import { mulberry32 } from '../random';
 import { negativeScore, PROMPT_LOGIT_SCALE } from '../losses';
 import { initStageLoss, refineStageLoss, type PromptBatch } from './losses';
@@ -131,7 +132,7 @@ export async function trainPrompts(params: PromptParameters, data: PromptData, c
   const k = Math.max(1, Math.min(config.batchSize, Math.max(nB, nW)));
   const drawB = epochSampler(nB, rand);
   const drawW = epochSampler(nW, rand);
-  const optimizer: tf.Optimizer = tf.train.adam(config.lr);
+  const optimizer: tf.Optimizer = adam(config.lr); // fixed ε: tf.train.adam's default differs on webgl
   const vars = params.variables;
   const losses: number[] = [];
   const times: number[] = [];

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { adam } from '../backend';
 import type { ImageEncoder } from '../encoder';
 import type { EnhancerNet } from '../enhancer/network';
 import { nonFiniteLossMessage, trainStepLazy } from '../enhancer/train';
@@ -111,7 +112,7 @@ export async function trainEnhancer(
   const inputs = data.inputs.map((t) => tf.tidy(() => resizeImages(t.expandDims(0) as tf.Tensor4D, size, size, { filter: 'bilinear' }).squeeze([0]) as tf.Tensor3D));
   const targets = data.targets?.map((t) => tf.tidy(() => resizeImages(t.expandDims(0) as tf.Tensor4D, size, size, { filter: 'bilinear' }).squeeze([0]) as tf.Tensor3D));
   if (!resume) await reviveDeadIllumination(net, inputs);
-  const optimizer = tf.train.adam(config.lr);
+  const optimizer = adam(config.lr); // fixed ε: tf.train.adam's default differs on webgl
   const vars = net.trainableVariables();
   const start = resume?.step ?? 0;
   try {
