@@ -1,0 +1,96 @@
+/**
+ * Tiny CLIP vision tower + projection: tfjs-wasm vs onnxruntime-node on the same weights, same
+ * threads, alternating (bench/encode.ts has the same rows among many others; this is the short one).
+ *
+ *   /usr/bin/python3 tools/reference/tiny_clip_onnx.py   # once: writes tools/reference/out/tiny_clip_vision.onnx
+ *   npx tsx bench/clipTower.ts [--threads 2] [--batch 8] [--seconds 3] [--rounds 2]
+ *
+ * Input: seeded pre-normalised NCHW [batch,3,16,16] pixels; tfjs includes the NCHW→NHWC transpose.
+ * Reports images/s (wall) and process CPU ms per image for each round.
+ */
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { configureWasmThreads, wasmThreadsInUse } from '../src/cli/wasmThreads';
+import { ClipEncoder } from '../src/ml/clip/encoder';
+import { sharedDataDir } from '../src/ml/testing';
+import { loadOrt } from '../src/ml/onnx/runtime';
+
+const argv = process.argv.slice(2);
+const arg = (name: string, d: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : d;
+};
+const threads = Number(arg('--threads', '2'));
+const batch = Number(arg('--batch', '8'));
+const seconds = Number(arg('--seconds', '3'));
+const rounds = Number(arg('--rounds', '2'));
+const here = path.dirname(fileURLToPath(import.meta.url));
+const onnxPath = path.resolve(here, '../tools/reference/out/tiny_clip_vision.onnx');
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+async function timeIt(run: () => Promise<void>): Promise<{ perSecond: number; cpuPerImageMs: number }> {
+  await run();
+  let n = 0;
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) {
+    await run();
+    n++;
+  }
+  const s = (performance.now() - t0) / 1000;
+  return { perSecond: (n * batch) / s, cpuPerImageMs: (cpuMs() - c0) / (n * batch) };
+}
+
+async function main(): Promise<void> {
+  configureWasmThreads(threads);
+  await tf.setBackend('wasm');
+  const tiny = path.join(sharedDataDir, 'tiny-clip');
+  const clip = ClipEncoder.fromBytes({ config: readFileSync(path.join(tiny, 'config.json'), 'utf8'), weights: readFileSync(path.join(tiny, 'model.safetensors')) }, { name: 'tiny-clip' });
+  const S = 16;
+  const pixels = new Float32Array(batch * 3 * S * S);
+  let seed = 7;
+  for (let i = 0; i < pixels.length; i++) pixels[i] = ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 4 - 2;
+  const nchw = tf.tensor4d(pixels, [batch, 3, S, S]);
+  const tfjsRun = async () => {
+    const e = tf.tidy(() => clip.model.vision(tf.transpose(nchw, [0, 2, 3, 1]) as tf.Tensor4D).embeds);
+    await e.data();
+    e.dispose();
+  };
+  const loaded = await loadOrt();
+  if ('error' in loaded) throw new Error(`onnxruntime-node: ${loaded.error}`);
+  const ort = loaded.ort;
+  const session = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+  const input = new ort.Tensor('float32', pixels, [batch, 3, S, S]);
+  const ortRun = async () => void (await session.run({ pixel_values: input }));
+  // Same weights, same answer (within float rounding) before timing.
+  const a = tf.tidy(() => clip.model.vision(tf.transpose(nchw, [0, 2, 3, 1]) as tf.Tensor4D).embeds).dataSync();
+  const b = (await session.run({ pixel_values: input })).image_embeds.data as Float32Array;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+
+  console.log(`# tiny CLIP vision tower + projection, batch ${batch} × 3×${S}², ${threads} thread(s) (wasm reports ${wasmThreadsInUse() ?? '?'}); onnxruntime-node ${ort.env.versions.common}; max |tfjs − ort| = ${d.toExponential(2)}`);
+  console.log('| round | engine | images/s (wall) | CPU ms / image | tfjs / ort (wall) |');
+  console.log('|---|---|---|---|---|');
+  for (let r = 0; r < rounds; r++) {
+    const order: ['tfjs-wasm' | 'onnxruntime', () => Promise<void>][] = [['tfjs-wasm', tfjsRun], ['onnxruntime', ortRun]];
+    if (r % 2) order.reverse();
+    const res: Record<string, { perSecond: number; cpuPerImageMs: number }> = {};
+    for (const [name, run] of order) res[name] = await timeIt(run);
+    for (const [name] of order) console.log(`| ${r + 1} | ${name} | ${res[name].perSecond.toFixed(0)} | ${res[name].cpuPerImageMs.toFixed(3)} | ${name === 'tfjs-wasm' ? `${(res.onnxruntime.perSecond / res['tfjs-wasm'].perSecond).toFixed(1)}× slower` : ''} |`);
+  }
+  await session.release();
+  nchw.dispose();
+  clip.dispose();
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
