@@ -28,8 +28,8 @@ function graph(mode: 'tiled' | 'full'): string {
     version: 1,
     meta: { name: `onnx engine test (${mode})` },
     nodes: [
-      { id: 'photos', type: 'image-loader', params: { source: path.join(REPO_ROOT, 'public/samples/more-well-lit/opencv_chicky_512.jpg'), maxSide: 300 }, position: { x: 0, y: 0 } },
-      // The bundled enhancer (no weights set, nothing wired); tiles of 128 px give several tiles on a 300 px photo.
+      { id: 'photos', type: 'image-loader', params: { source: path.join(REPO_ROOT, 'public/samples/more-well-lit/opencv_chicky_512.jpg'), maxSide: 200 }, position: { x: 0, y: 0 } },
+      // The bundled enhancer (no weights set, nothing wired); tiles of 128 px give several tiles on a 200 px photo.
       { id: 'enhance', type: 'enhance', params: { mode, tile: 128 }, position: { x: 300, y: 0 } },
       { id: 'save', type: 'output', params: { folder: 'out' }, position: { x: 600, y: 0 } },
     ],
