@@ -1,6 +1,6 @@
 /**
- * onnxruntime-node is an optional, on-demand tool (≈290 MB), not a dependency: the cross-check test's
- * live part and bench/encode.ts use it when it is installed (`npm install --no-save onnxruntime-node`).
+ * onnxruntime-node is an optionalDependency (≈290 MB, binaries inside the package): the CLI's Enhance engine
+ * (src/ml/onnx), the cross-check test's live part and bench/encode.ts use it; each copes with it missing.
  * Only the few members they call are typed here.
  */
 export interface OrtTensor {
