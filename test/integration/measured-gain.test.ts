@@ -11,8 +11,8 @@
  *    new user would run it.
  * On the held-out photos (means over the 14): for the bundled enhancer, issue 12's targets — the clipped
  * fraction (luma > 0.98) rises by at most 1 point, the dark fraction (luma < 0.1) falls by at least a
- * third, and the projection on r moves toward the target (its recipe's r and target). For the default
- * recipe, what holds (the issue's clipping target is not reached; see its test).
+ * third, and the projection on r moves toward the target (its recipe's r and target); the same for the
+ * default recipe.
  * On synthetic pairs of photos not used in training (Synthetic Backlight seed 7 of opencv_board,
  * opencv_baboon, skimage_motorcycle_left — local evaluation only — plus the real darker/brighter
  * exposure pair opencv_leuvenB → leuvenA), RAVE's gray PSNR/SSIM of the bundled enhancer against
@@ -150,17 +150,15 @@ describe('measured gain on held-out real backlit photos', () => {
     ex.dispose();
   }, 300_000);
 
-  it('the default recipe (graphs/rave-unpaired.json, trained here): brighter, fewer dark pixels, <E,r> toward its target (the issue\'s clipping/dark targets not reached)', async () => {
+  it('the default recipe (graphs/rave-unpaired.json, trained here): clipped +≤1 pt, dark −≥⅓, <E,r> toward its target', async () => {
     const t0 = Date.now();
     const ex = await runGraph('graphs/rave-unpaired.json');
     console.log(`default graph ran in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     const g = measure('DEFAULT RECIPE (rave-unpaired.json)', ex.outputsOf('train')!.enhancer as EnhancerNet, ex.outputsOf('encoder')!.encoder as ImageEncoder, ex.outputsOf('remove-colour')!.residual as ResidualValue);
-    // NOT REACHED (issue 12 asks clipped +≤1 pt, dark −≥⅓): the quick default run (measured: clipped
-    // 1.75 → 6.2 %, dark 42.1 → 29.2 %) brightens highlights along with the shadows. What holds, and is
-    // checked: the projection moves toward the target and the image gets brighter without going dark.
-    expect(Math.abs(g.proj[1] - g.target)).toBeLessThan(Math.abs(g.proj[0] - g.target));
+    // Measured (CLI run of the same graph): clipped 1.75 → 0.03 %, dark 42.1 → 26.8 % (ratio 0.64, close
+    // to the ⅓ limit), mean luma 0.297 → 0.312: it keeps skies and lifts shadows only moderately.
+    expectGain(g);
     expect(g.meanLuma[1]).toBeGreaterThan(g.meanLuma[0]);
-    expect(g.dark[1]).toBeLessThan(g.dark[0]);
     ex.dispose();
   }, 1_200_000); // ~1 min on a free laptop CPU; many minutes on a shared 2-core box
 });
