@@ -90,7 +90,8 @@ export default defineNode({
     // mean-projection: <mean E(well-lit), r'>; quantile: of the well-lit projections on r').
     const calibration = (residual as Partial<CalibratedResidual>).calibration;
     const thrPaperAfter = dot(normalize(vPos, 'v_pos'), corrected);
-    const thrAfter = calibration ? residualTarget(corrected, vPos, calibration).thr : thrPaperAfter;
+    const targetAfter = calibration ? residualTarget(corrected, vPos, calibration) : { thr: thrPaperAfter, mode: 'paper' };
+    const thrAfter = targetAfter.thr;
     const out: ResidualValue | CalibratedResidual = {
       kind: 'Residual',
       space: residual.space,
@@ -98,6 +99,7 @@ export default defineNode({
       vPos: tf.clone(residual.vPos),
       vNeg: tf.clone(residual.vNeg),
       thr: thrAfter,
+      target: targetAfter.mode,
       ...(calibration ? { calibration, thrPaper: thrPaperAfter, start: calibration.meanNeg ? dot(calibration.meanNeg, corrected) : undefined } : {}),
     };
 

@@ -158,6 +158,8 @@ describe('residual-vector targets (issue 12: the paper\'s thr overshoots spread-
     expect(calibrated.thr).toBeCloseTo(dot(mean), 5);
     expect(calibrated.thr).toBeCloseTo(norm * paper.thr, 5);
     expect(calibrated.thrPaper).toBeCloseTo(paper.thr, 6);
+    // The value says which target its thr is (the CLI and the views label it).
+    expect([calibrated.target, paper.target]).toEqual(['mean-projection', 'paper']);
     expect(calibrated.start).toBeCloseTo(dot([0, 0, 1]), 5);
     // The paper's thr lies beyond what the average well-lit embedding reaches.
     const proj = wellRows.map(dot);

@@ -99,7 +99,7 @@ export default defineNode({
     if (chosen.mode !== params.target) ctx.log(`target ${params.target} needs the unnormalised well-lit mean (a Mean Embedding output or the well-lit embeddings); using the paper's thr = <v_pos, r> instead.`);
     const dot = (a: ArrayLike<number>) => Array.from(rArr).reduce((s, v, i) => s + v * a[i], 0);
     const start = calibration.meanNeg ? dot(calibration.meanNeg) : undefined;
-    const residual: CalibratedResidual = { kind: 'Residual', space: pos.space, r, vPos, vNeg, thr: chosen.thr, thrPaper: paper, start, calibration };
+    const residual: CalibratedResidual = { kind: 'Residual', space: pos.space, r, vPos, vNeg, thr: chosen.thr, target: chosen.mode, thrPaper: paper, start, calibration };
 
     // The report: how spread out each set is, and where the targets sit among the projections.
     const norm = (a?: Float32Array) => (a ? Math.hypot(...a) : NaN);

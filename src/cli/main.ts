@@ -178,7 +178,7 @@ function describeView(v: PortView): string {
     case 'Embedding':
       return `embedding in ${v.space}, D=${v.dim}, norm ${v.norm.toFixed(4)}${v.count !== undefined ? `, mean of ${v.count}` : ''}`;
     case 'Residual':
-      return `residual in ${v.space}, D=${v.dim}: thr=<v_pos,r>=${v.thr.toFixed(4)}, cos(v_pos,v_neg)=${v.cosPosNeg.toFixed(4)}, |v_pos-v_neg|=${v.gap.toFixed(4)}`;
+      return `residual in ${v.space}, D=${v.dim}: ${v.target === 'paper' ? 'thr=<v_pos,r>' : `target (${v.target})`}=${v.thr.toFixed(4)}, cos(v_pos,v_neg)=${v.cosPosNeg.toFixed(4)}, |v_pos-v_neg|=${v.gap.toFixed(4)}`;
     case 'PromptPair':
       return `${v.mode} prompt pair in ${v.space}, D=${v.dim}, cos(g_neg,g_pos)=${v.cosNegPos.toFixed(4)}${v.accuracy ? `, accuracy backlit ${v.accuracy.backlit.toFixed(3)} / well-lit ${v.accuracy.wellLit.toFixed(3)}` : ''}`;
     case 'Scalar':

@@ -7,7 +7,7 @@ export type PortView =
   | { kind: 'ImageBatch'; count: number; thumbs: Thumbnail[] }
   | { kind: 'Embeddings'; space: string; shape: [number, number] }
   | { kind: 'Embedding'; space: string; dim: number; norm: number; count?: number }
-  | { kind: 'Residual'; space: string; dim: number; thr: number; cosPosNeg: number; gap: number }
+  | { kind: 'Residual'; space: string; dim: number; thr: number; target: string; cosPosNeg: number; gap: number }
   | { kind: 'PromptPair'; space: string; mode: 'text' | 'latent'; dim: number; cosNegPos: number; accuracy?: { backlit: number; wellLit: number }; histogram?: PromptHistogram }
   | { kind: 'Scalar'; value: number }
   | { kind: 'Text'; value: string }
@@ -60,7 +60,7 @@ export async function viewOf(kind: PortKind, value: unknown, thumbSize = 160): P
       const stats = tf.tidy(() => tf.stack([tf.sum(tf.mul(v.vPos, v.vNeg)), tf.norm(tf.sub(v.vPos, v.vNeg))]));
       const [cosPosNeg, gap] = await stats.data();
       stats.dispose();
-      return { kind, space: v.space, dim: v.r.shape[0], thr: v.thr, cosPosNeg, gap };
+      return { kind, space: v.space, dim: v.r.shape[0], thr: v.thr, target: v.target ?? 'paper', cosPosNeg, gap };
     }
     case 'PromptPair': {
       // Learners may attach plain-number stats (accuracy, score histograms) to the value.

@@ -39,6 +39,8 @@ export interface ResidualValue {
   vPos: tf.Tensor1D;
   vNeg: tf.Tensor1D;
   thr: number;
+  /** Which target thr is ('paper' = RAVE's <v_pos, r>, 'mean-projection', 'quantile'); absent = paper. */
+  target?: string;
 }
 
 /** A learned prompt pair: row 0 = negative (backlit), row 1 = positive (well-lit), unit rows. */
