@@ -332,7 +332,7 @@ export class EnhancerNet {
   }
 
   /** Runs `layers` on `input` (an array is concatenated along channels by the first conv); frees what it made along the way. */
-  private walk(input: tf.Tensor4D | tf.Tensor4D[], layers: readonly TrunkLayer[], opts: ForwardOptions): tf.Tensor4D {
+  private walk(input: tf.Tensor4D | tf.Tensor4D[], layers: readonly TrunkLayer[], opts: ForwardOptions, freeAfterFirst: tf.Tensor[] = []): tf.Tensor4D {
     const pad = opts.padMode ?? 'zero';
     let x: tf.Tensor4D | null = null;
     for (const l of layers) {
@@ -343,6 +343,8 @@ export class EnhancerNet {
         y = this.resBlock(src, l.block, opts);
       } else y = this.convAct(src, l.name, l.pad === 'mode' ? pad : 'zero', l.bias, l.act, opts, l.alpha);
       x?.dispose();
+      // Inputs only the first layer reads (the upsampled contexts) go now, not at the end: lower peak.
+      if (!x) tf.dispose(freeAfterFirst);
       x = y;
     }
     if (!x) throw new Error('enhancer: empty layer list.');
@@ -379,7 +381,7 @@ export class EnhancerNet {
       return separable(c, uh, uw);
     }));
     try {
-      return this.walk([f1, ...ups], STAGE2, opts);
+      return this.walk([f1, ...ups], STAGE2, opts, ups);
     } finally {
       tf.dispose(ups);
     }
