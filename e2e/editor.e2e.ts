@@ -36,8 +36,29 @@ async function thumbBrightness(page: Page, nodeId: string): Promise<number[]> {
   );
 }
 
+/** The RGB pixels (0..1) of the thumbnails drawn inside a node, with their sizes. */
+async function thumbPixels(page: Page, nodeId: string): Promise<{ w: number; h: number; rgb: number[] }[]> {
+  return page.locator(`[data-testid="node-${nodeId}"] canvas.thumb`).evaluateAll((canvases) =>
+    (canvases as HTMLCanvasElement[]).map((c) => {
+      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      const rgb: number[] = [];
+      for (let i = 0; i < d.length; i += 4) rgb.push(d[i] / 255, d[i + 1] / 255, d[i + 2] / 255);
+      return { w: c.width, h: c.height, rgb };
+    }),
+  );
+}
+
+/** Mean absolute difference between two thumbnail sets drawn at the same sizes. */
+function meanAbsDiff(a: { w: number; h: number; rgb: number[] }[], b: { w: number; h: number; rgb: number[] }[]): number {
+  expect(a.map((t) => [t.w, t.h])).toEqual(b.map((t) => [t.w, t.h]));
+  let sum = 0;
+  let n = 0;
+  a.forEach((t, i) => t.rgb.forEach((v, j) => { sum += Math.abs(v - b[i].rgb[j]); n++; }));
+  return sum / n;
+}
+
 describe('editor', () => {
-  it('opens the default example (RAVE, unpaired), trains in the worker with a live loss curve, and previews brighter results', async () => {
+  it('opens the default example, trains in the worker with a live loss curve, and previews results brighter and closer to the originals', async () => {
     const { page, errors } = await openEditor();
     expect(await nodeIds(page)).toContain('train');
     await page.getByTestId('run').click();
@@ -45,12 +66,20 @@ describe('editor', () => {
     await page.locator('[data-testid="node-train"] [data-testid="loss-chart"]').waitFor({ timeout: 120_000 });
     await expect.poll(() => page.getByTestId('status-save').textContent(), { timeout: 360_000 }).toMatch(/^done/);
     await page.getByTestId('output-files').first().waitFor();
-    const backlit = await thumbBrightness(page, 'backlit');
-    const enhanced = await thumbBrightness(page, 'enhance');
+    const originals = await thumbPixels(page, 'to-backlight');
+    const backlit = await thumbPixels(page, 'backlit');
+    const enhanced = await thumbPixels(page, 'enhance');
     expect(enhanced).toHaveLength(backlit.length);
-    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-    // The trained enhancer must lift the synthetic backlit photos.
-    expect(mean(enhanced)).toBeGreaterThan(mean(backlit) + 0.05);
+    const mean = (ts: { rgb: number[] }[]) => ts.flatMap((t) => t.rgb).reduce((a, b) => a + b, 0) / ts.reduce((n, t) => n + t.rgb.length, 0);
+    const before = meanAbsDiff(backlit, originals);
+    const after = meanAbsDiff(enhanced, originals);
+    console.log(`default graph: brightness original ${mean(originals).toFixed(4)} backlit ${mean(backlit).toFixed(4)} enhanced ${mean(enhanced).toFixed(4)}; |x - original| backlit ${before.toFixed(4)} enhanced ${after.toFixed(4)}`);
+    // The default graph trains on synthetic pairs (the renderings keep their highlights, so the mean rises
+    // less than with a uniform darkening): the enhancer must lift them and bring them closer to their
+    // originals. Measured in Chromium (wasm): brightness 0.339 → 0.367 (originals 0.505), mean |x − original|
+    // 0.178 → 0.156 — a modest gain in 100 steps at 64 px, which is what the default recipe gives today.
+    expect(mean(enhanced)).toBeGreaterThan(mean(backlit) + 0.01);
+    expect(after).toBeLessThan(0.95 * before);
     await page.locator('.react-flow__controls-fitview').click();
     await screenshot(page, 'editor-default-run');
     expect(errors).toEqual([]);

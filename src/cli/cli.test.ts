@@ -64,6 +64,12 @@ afterAll(async () => {
 
 // Globbed when the tests are collected, so every graph added to graphs/ is covered without editing this file.
 const graphFiles = readdirSync(GRAPHS_DIR).filter((f) => f.endsWith('.json')).sort();
+/**
+ * The default graph trains in full in test/integration/measured-gain.test.ts (same executor and
+ * NodeHost, with its held-out gain asserted) and in the editor e2e; here it proves the CLI runs it,
+ * so its trainer stops after 12 steps (the full 100 took 4–8 minutes of CI on 2 shared cores).
+ */
+const SHORTENED: Record<string, string[]> = { 'rave-unpaired.json': ['train.iterations=12'] };
 
 describe.concurrent('example graphs (graphs/*.json)', () => {
   it('has example graphs', () => {
@@ -82,7 +88,7 @@ describe.concurrent('example graphs (graphs/*.json)', () => {
 
     it('runs, and every Output node writes files that decode', async () => {
       const out = outDir(`example-${path.basename(file, '.json')}`);
-      const r = await cli('run', graphPath, '--out', out, '--json', '--quiet');
+      const r = await cli('run', graphPath, '--out', out, '--json', '--quiet', ...(SHORTENED[file] ?? []).flatMap((s) => ['--set', s]));
       const summary = parseRun(r);
       expect(summary.errors, r.stderr).toEqual([]);
       expect(summary.ok).toBe(true);
@@ -105,7 +111,7 @@ describe.concurrent('example graphs (graphs/*.json)', () => {
           expect((await fs.stat(row.location)).size).toBe(row.bytes);
         }
       }
-    }, 600_000); // the default graph trains 100 steps at 64 px: ~2–4 min on 2 idle cores, 8 min measured at load 8
+    }, 600_000); // CLIP graphs and the training examples take minutes on 2 shared cores
   });
 });
 
