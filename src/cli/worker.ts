@@ -9,11 +9,14 @@ import { batchFileOf } from './batchFiles';
 import { checkRedis, connectionOf, redisClient, REDUCE_QUEUE, reduceShards, SHARD_QUEUE, shardResultOf, type RunSpec, type ShardData, type ShardResult } from './distributed';
 import { loadNodeRegistry } from './loadNodes';
 import { NodeHost, REPO_ROOT } from './nodeHost';
+import { configureEnhanceEngine, ENHANCE_ENGINES, type EnhanceEngineChoice } from './onnxEngine';
+import { availableCores, wasmThreadCount } from './wasmThreads';
 
 interface WorkerOptions {
   redis: string;
   concurrency: string;
   backend: BackendName;
+  engine: EnhanceEngineChoice;
   lockMs: string;
   quiet?: boolean;
 }
@@ -26,6 +29,7 @@ export function registerWorkerCommand(program: Command): void {
     .requiredOption('--redis <url>', 'Redis URL, e.g. redis://127.0.0.1:6379 (maxmemory-policy must be noeviction)')
     .option('--concurrency <n>', 'shards processed at once: N worker processes (tfjs runs one graph at a time per process)', '1')
     .addOption(new Option('--backend <name>', 'tfjs backend').choices(['wasm', 'cpu']).default('wasm'))
+    .addOption(new Option('--engine <name>', 'Enhance inference, as in `backlit run`: onnx = onnxruntime-node; auto = onnx when it loads, else tfjs').choices([...ENHANCE_ENGINES]).default('auto'))
     .option('--lock-ms <ms>', 'job lock; a worker silent this long is presumed dead and its shard goes to another worker', '30000')
     .option('--quiet', 'no per-shard log lines')
     .action(async (opts: WorkerOptions) => {
@@ -34,17 +38,19 @@ export function registerWorkerCommand(program: Command): void {
       if (!Number.isInteger(n) || n < 1 || n > 256) throw new BacklitError({ code: 'bad-set-option', field: '--concurrency', message: `--concurrency must be a whole number from 1 to 256, not "${opts.concurrency}".`, fix: 'e.g. --concurrency 2 (one per core or GPU).' });
       if (!Number.isFinite(lockMs) || lockMs < 1000) throw new BacklitError({ code: 'bad-set-option', field: '--lock-ms', message: `--lock-ms must be at least 1000, not "${opts.lockMs}".`, fix: 'e.g. --lock-ms 30000.' });
       await checkRedis(opts.redis);
-      if (n > 1) await runChildren(n, opts);
-      else await runWorker(opts.redis, { backend: opts.backend, lockMs, quiet: opts.quiet });
+      if (n > 1) await runChildren(n, opts, program.opts<{ threads?: number }>().threads ?? availableCores());
+      else await runWorker(opts.redis, { backend: opts.backend, engine: opts.engine, lockMs, quiet: opts.quiet });
     });
 }
 
 /** N single-shard processes: real parallelism, since tfjs (wasm/cpu) runs one graph at a time per process. */
-async function runChildren(n: number, opts: WorkerOptions): Promise<void> {
+async function runChildren(n: number, opts: WorkerOptions, cores: number): Promise<void> {
   const bin = path.join(REPO_ROOT, 'bin/backlit.js');
+  // The cores are shared between the N processes (wasm and onnxruntime threads each), not oversubscribed N-fold.
+  const threads = String(Math.max(1, Math.floor(cores / n)));
   const kids: ChildProcess[] = [];
   for (let i = 0; i < n; i++) {
-    kids.push(spawn(process.execPath, [bin, 'worker', '--redis', opts.redis, '--concurrency', '1', '--backend', opts.backend, '--lock-ms', opts.lockMs, ...(opts.quiet ? ['--quiet'] : [])], { stdio: 'inherit' }));
+    kids.push(spawn(process.execPath, [bin, '--threads', threads, 'worker', '--redis', opts.redis, '--concurrency', '1', '--backend', opts.backend, '--engine', opts.engine, '--lock-ms', opts.lockMs, ...(opts.quiet ? ['--quiet'] : [])], { stdio: 'inherit' }));
   }
   const stop = () => {
     for (const k of kids) k.kill('SIGTERM');
@@ -59,8 +65,9 @@ async function runChildren(n: number, opts: WorkerOptions): Promise<void> {
  * One worker process: models are loaded once per run and stay warm across its shards (the
  * BatchRunner's executor keeps static nodes cached); shards run one at a time.
  */
-export async function runWorker(redis: string, opts: { backend: BackendName; lockMs: number; quiet?: boolean; registry?: NodeRegistry }): Promise<void> {
+export async function runWorker(redis: string, opts: { backend: BackendName; engine?: EnhanceEngineChoice; lockMs: number; quiet?: boolean; registry?: NodeRegistry }): Promise<void> {
   await useBackend(opts.backend, { wasmDir: path.join(REPO_ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist/') });
+  const engine = await configureEnhanceEngine(opts.engine ?? 'auto', wasmThreadCount() ?? availableCores());
   const registry = opts.registry ?? (await loadNodeRegistry());
   const connection = connectionOf(redis);
   const client = redisClient(redis);
@@ -122,7 +129,7 @@ export async function runWorker(redis: string, opts: { backend: BackendName; loc
       lastError = err.message;
     });
   }
-  log(`ready on ${connection.host}:${connection.port} (${opts.backend})`);
+  log(`ready on ${connection.host}:${connection.port} (${opts.backend}; ${engine})`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       log('stopping after the current shard…');

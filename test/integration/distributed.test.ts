@@ -115,4 +115,29 @@ describe('distributed batch (BullMQ + redis-server)', () => {
       c.disconnect();
     }
   }, 180_000);
+
+  it('a worker started with --engine onnx runs Enhance shards on onnxruntime-node, with the pixels of a one-process onnx run', async () => {
+    await makeImages(path.join(tmp, 'enh-img'), 12, 48);
+    await fs.writeFile(path.join(tmp, 'enh.json'), JSON.stringify(batchGraph({ source: path.join(tmp, 'enh-img'), op: 'enhance', chunkSize: 4 })));
+    const single = await cli(['--threads', '1', 'run', path.join(tmp, 'enh.json'), '--engine', 'onnx', '--out', path.join(tmp, 'enh-single'), '--json']);
+    expect(single.code, single.stderr).toBe(0);
+    expect(single.stderr).toMatch(/enhance: onnxruntime-node/);
+    const w = startWorker(redis.url, ['--engine', 'onnx', '--threads', '1']);
+    try {
+      const dist = await cli(['--threads', '1', 'run', path.join(tmp, 'enh.json'), '--engine', 'onnx', '--out', path.join(tmp, 'enh-dist'), '--redis', redis.url, '--shard-size', '4', '--json', '--quiet']);
+      expect(dist.code, `${dist.stderr}\n--- worker:\n${w.log()}`).toBe(0);
+      // The worker says which engine it runs Enhance on, and it did the shards.
+      expect(w.log()).toMatch(/ready on .*enhance: onnxruntime-node/);
+      expect((w.log().match(/shard \d+ of \S+: \d+ image/g) ?? []).length).toBe(3);
+      const a = (await listOutputs(path.join(tmp, 'enh-single'))).filter((f) => f.endsWith('.png'));
+      expect(a).toHaveLength(12);
+      expect((await listOutputs(path.join(tmp, 'enh-dist'))).filter((f) => f.endsWith('.png'))).toEqual(a);
+      for (const f of a) {
+        const [x, y] = await Promise.all([fs.readFile(path.join(tmp, 'enh-single', f)), fs.readFile(path.join(tmp, 'enh-dist', f))]);
+        expect(Buffer.compare(x, y), f).toBe(0);
+      }
+    } finally {
+      w.child.kill('SIGTERM');
+    }
+  }, 300_000);
 });
