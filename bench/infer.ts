@@ -17,7 +17,6 @@
  * per engine, the least-loaded round. Weights: EnhancerNet.create(0) (random; speed does not
  * depend on the values) — the equality of the engines is src/ml/onnx/export.test.ts's job.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -28,6 +27,7 @@ import { configureWasmThreads, wasmThreadsInUse } from '../src/cli/wasmThreads';
 import { EnhancerNet } from '../src/ml/enhancer/network';
 import { enhanceTiled } from '../src/ml/enhancer/inference';
 import { OnnxEnhancer } from '../src/ml/onnx/runtime';
+import { runChild } from './child';
 
 const self = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(self), '..');
@@ -101,15 +101,6 @@ async function child(engine: string, task: string, threads: number): Promise<voi
 
 interface ChildResult { threads: number; tasks: Record<string, Measure> }
 
-function runChild(cmd: string, args: string[]): ChildResult | string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 1_800_000, maxBuffer: 16 << 20 });
-  if (r.status !== 0) return (r.error?.message ?? r.stderr.trim().split('\n').slice(-3).join(' ')) || `exit ${r.status}`;
-  try {
-    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as ChildResult;
-  } catch {
-    return `unreadable output: ${r.stdout.slice(-200)}`;
-  }
-}
 
 async function driver(): Promise<void> {
   const t00 = performance.now();
@@ -120,9 +111,9 @@ async function driver(): Promise<void> {
   const runs = new Map<string, Measure[]>(); // `${engine}|${task}`
   const errors: string[] = [];
   const start = (engine: string, task: string): ChildResult | string => {
-    if (engine === 'torch') return runChild('/usr/bin/python3', [path.join(root, 'bench/torch_bench.py'), '--threads', String(threads), task]);
+    if (engine === 'torch') return runChild<ChildResult>('/usr/bin/python3', [path.join(root, 'bench/torch_bench.py'), '--threads', String(threads), task], 1_800_000);
     const node = [...process.execArgv, self, '--child', engine, '--task', task, '--threads', String(threads)];
-    return runChild(process.execPath, node);
+    return runChild<ChildResult>(process.execPath, node, 1_800_000);
   };
   for (let r = 0; r < rounds; r++) {
     for (const task of tasks) {

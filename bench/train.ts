@@ -20,7 +20,6 @@
  * `--profile` adds tf.profile per-kernel tables (Enhance 512², train 256² batch 1, and 512²
  * batch 1 unless --quick) at the highest thread count.
  */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -32,6 +31,8 @@ import { registerWasmTrainingKernels } from '../src/ml/kernels/wasmTraining';
 import { EnhancerNet, type EnhanceResult } from '../src/ml/enhancer/network';
 import { trainStep } from '../src/ml/enhancer/train';
 import { raveLoss } from '../src/ml/losses';
+import { adam } from '../src/ml/backend';
+import { runChild } from './child';
 
 const self = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(self), '..');
@@ -132,7 +133,7 @@ function makeTask(name: string): { run: () => void; iters: number; dispose: () =
   if (!tr) throw new Error(`unknown task ${name} (use inferS or trainSxB)`);
   const [s, b] = [Number(tr[1]), Number(tr[2])];
   const net = EnhancerNet.create(0);
-  const opt = tf.train.adam(2e-5);
+  const opt = adam(2e-5);
   const x = tf.randomUniform([b, s, s, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   return {
     run: () => void trainStep(net, opt, x, standInLoss, { weightDecay: 1e-3 }),
@@ -186,15 +187,6 @@ async function child(): Promise<void> {
 
 // ---------------------------------------------------------------- driver
 
-function runChild(cmd: string, args: string[]): ChildResult | string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 900_000, maxBuffer: 16 << 20 });
-  if (r.status !== 0) return (r.error?.message ?? r.stderr.trim().split('\n').slice(-3).join(' ')) || `exit ${r.status}`;
-  try {
-    return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as ChildResult;
-  } catch {
-    return `unreadable output: ${r.stdout.slice(-200)}`;
-  }
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -211,8 +203,8 @@ async function driver(): Promise<void> {
   const tfjsRuns = new Map<number, ChildResult[]>();
   const torchRuns = new Map<number, ChildResult[]>();
   const errors: string[] = [];
-  const tfjs = (n: number) => runChild(process.execPath, [...process.execArgv, self, '--child', '--threads', String(n), '--tasks', tasks.join(',')]);
-  const torch = (n: number) => runChild('/usr/bin/python3', [path.join(root, 'bench/torch_bench.py'), '--threads', String(n), ...tasks]);
+  const tfjs = (n: number) => runChild<ChildResult>(process.execPath, [...process.execArgv, self, '--child', '--threads', String(n), '--tasks', tasks.join(',')], 900_000);
+  const torch = (n: number) => runChild<ChildResult>('/usr/bin/python3', [path.join(root, 'bench/torch_bench.py'), '--threads', String(n), ...tasks], 900_000);
   for (let r = 0; r < rounds; r++) {
     for (const n of threadList) {
       const order: ['tfjs' | 'torch', () => ChildResult | string][] = [['tfjs', () => tfjs(n)], ...(withTorch ? [['torch', () => torch(n)] as ['torch', () => ChildResult | string]] : [])];
@@ -276,7 +268,7 @@ async function driver(): Promise<void> {
   if (argv.includes('--profile')) {
     const n = Math.max(...threadList);
     const ptasks = arg('--profile-tasks')?.split(',') ?? (quick ? ['infer512', 'train256x1'] : ['infer512', 'train256x1', 'train512x1']);
-    const res = runChild(process.execPath, [...process.execArgv, self, '--child', '--threads', String(n), '--profile', '--profile-tasks', ptasks.join(',')]);
+    const res = runChild<ChildResult>(process.execPath, [...process.execArgv, self, '--child', '--threads', String(n), '--profile', '--profile-tasks', ptasks.join(',')], 900_000);
     if (typeof res === 'string') console.log(`# profile failed: ${res}`);
     else {
       for (const [task, rows] of Object.entries(res.profile ?? {})) {

@@ -2,22 +2,14 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import LZString from 'lz-string';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
 import { DEFAULT_EXAMPLE as DEFAULT_GRAPH } from '../src/ui/examples';
-import { launch, screenshot, watchErrors } from './browser';
+import { useBrowser, screenshot, watchErrors } from './browser';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-let browser: Browser;
-const baseUrl = inject('baseUrl');
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { browser, baseUrl } = useBrowser();
 
 interface BackendRun {
   backend: string;
@@ -29,7 +21,7 @@ interface BackendRun {
 
 /** Runs two example pipelines in a fresh profile with the backend forced, and reads the results off the page. */
 async function runOn(backend: string): Promise<BackendRun> {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 820 } });
+  const context = await browser().newContext({ viewport: { width: 1400, height: 820 } });
   const page = await context.newPage();
   const errors = watchErrors(page);
   await page.goto(`${baseUrl}?backend=${backend}`);
@@ -136,7 +128,7 @@ type RunEvent =
   | { type: 'status'; nodeId: string; status: string; error?: { message: string } };
 
 async function openOn(backend: string, graph: unknown): Promise<{ page: Page; context: BrowserContext; errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 820 } });
+  const context = await browser().newContext({ viewport: { width: 1400, height: 820 } });
   const page = await context.newPage();
   await page.addInitScript(recordRunEvents);
   const errors = watchErrors(page);

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, inject } from 'vitest';
 
 /** Debian's Chromium with the flags of DESIGN §7 (and a software WebGPU adapter). */
 export async function launch(): Promise<Browser> {
@@ -10,6 +11,27 @@ export async function launch(): Promise<Browser> {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--enable-unsafe-webgpu'],
   });
+}
+
+/**
+ * One Chromium for the test file that calls this (launched before its tests, closed after them),
+ * and the URL e2e/setup.ts serves the built app on.
+ */
+export function useBrowser(): { browser: () => Browser; baseUrl: string } {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launch();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return {
+    browser: () => {
+      if (!browser) throw new Error('Chromium is not running: useBrowser() launches it in beforeAll.');
+      return browser;
+    },
+    baseUrl: inject('baseUrl'),
+  };
 }
 
 export const SCREENSHOTS = 'test-results/screenshots';

@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launch, screenshot, watchErrors, wire } from './browser';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { useBrowser, screenshot, watchErrors, wire } from './browser';
 
-let browser: Browser;
-const baseUrl = inject('baseUrl');
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { browser, baseUrl } = useBrowser();
 
 async function openEditor(query = '?backend=wasm'): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 820 } });
+  const page = await browser().newPage({ viewport: { width: 1400, height: 820 } });
   const errors = watchErrors(page);
   await page.goto(`${baseUrl}${query}`);
   await page.getByTestId('backend').filter({ hasText: /backend: (wasm|webgl|webgpu|cpu)/ }).waitFor({ timeout: 60_000 });
@@ -158,7 +150,7 @@ describe('editor', () => {
     expect(url).toContain('#graph=');
 
     // A fresh browser context (no autosave) opening the link gets the same graph, edited param included.
-    const other = await browser.newContext({ viewport: { width: 1400, height: 820 } });
+    const other = await browser().newContext({ viewport: { width: 1400, height: 820 } });
     const page2 = await other.newPage();
     await page2.goto(url);
     await page2.locator('.react-flow__node').first().waitFor();

@@ -1,23 +1,15 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import LZString from 'lz-string';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launch, screenshot, watchErrors, wire } from './browser';
+import type { BrowserContext, Page } from 'playwright-core';
+import { useBrowser, screenshot, watchErrors, wire } from './browser';
 
 /**
  * The editor's second pass (issue 13): each numbered problem a new user tripped on has a test here
  * that failed before its fix, and each addition (context menus, wire-drop quick-add, bypass, PNG
  * workflows) has one. Viewport 1440×900, as the issue was filed.
  */
-let browser: Browser;
-const baseUrl = inject('baseUrl');
+const { browser, baseUrl } = useBrowser();
 const VIEWPORT = { width: 1440, height: 900 };
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
 
 interface Opened {
   page: Page;
@@ -27,7 +19,7 @@ interface Opened {
 
 /** A fresh profile (no autosave), optionally with a graph in the URL; waits for the backend unless told not to. */
 async function open(opts: { query?: string; graph?: unknown; waitBackend?: boolean } = {}): Promise<Opened> {
-  const context = await browser.newContext({ viewport: VIEWPORT });
+  const context = await browser().newContext({ viewport: VIEWPORT });
   const page = await context.newPage();
   const errors = watchErrors(page);
   const hash = opts.graph ? `#graph=${LZString.compressToEncodedURIComponent(JSON.stringify(opts.graph))}` : '';

@@ -1,11 +1,10 @@
 import { readdirSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { launch, screenshot, watchErrors } from './browser';
+import { describe, expect, it } from 'vitest';
+
+import { useBrowser, screenshot, watchErrors } from './browser';
 import { DEFAULT_EXAMPLE } from '../src/ui/examples';
 
-let browser: Browser;
-const baseUrl = inject('baseUrl');
+const { browser, baseUrl } = useBrowser();
 /**
  * Every example graph, as the CLI suite runs them: the same JSON must also run in the editor. The
  * default example is left to editor.e2e.ts, which trains it in full and checks its pixels (running it
@@ -13,17 +12,10 @@ const baseUrl = inject('baseUrl');
  */
 const examples = readdirSync('graphs').filter((f) => f.endsWith('.json') && f !== DEFAULT_EXAMPLE).sort();
 
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-
 describe('every example graph runs in the editor', () => {
   for (const file of examples) {
     it(file, async () => {
-      const context = await browser.newContext({ viewport: { width: 1400, height: 820 } });
+      const context = await browser().newContext({ viewport: { width: 1400, height: 820 } });
       const page = await context.newPage();
       const errors = watchErrors(page);
       await page.goto(`${baseUrl}?backend=wasm`);

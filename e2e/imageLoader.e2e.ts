@@ -1,13 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import LZString from 'lz-string';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { launch, watchErrors } from './browser';
+import { describe, expect, it } from 'vitest';
+import { useBrowser, watchErrors } from './browser';
 
 /** Issue 12: the editor's Image Loader reads BMP (createImageBitmap) and names the dropped files it skips. */
-let browser: Browser;
-const baseUrl = inject('baseUrl');
+const { browser, baseUrl } = useBrowser();
 const DIR = path.resolve('test-results/image-loader-e2e');
 
 /** A 24-bit bottom-up BMP (BITMAPINFOHEADER), rows padded to 4 bytes, BGR. */
@@ -37,13 +35,6 @@ function bmp24(width: number, height: number, pixel: (x: number, y: number) => [
   return b;
 }
 
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-
 describe('image loader in the editor', () => {
   it('reads a dropped BMP pixel-exactly and names the non-image file it skipped', async () => {
     mkdirSync(DIR, { recursive: true });
@@ -57,7 +48,7 @@ describe('image loader in the editor', () => {
       nodes: [{ id: 'load', type: 'image-loader', params: { source: 'samples/well-lit/*' }, position: { x: 0, y: 0 } }],
       edges: [],
     };
-    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 860 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${baseUrl}?backend=wasm#graph=${LZString.compressToEncodedURIComponent(JSON.stringify(graph))}`);

@@ -1,17 +1,9 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import LZString from 'lz-string';
-import type { Browser, Page } from 'playwright-core';
-import { launch, screenshot, watchErrors } from './browser';
+import type { Page } from 'playwright-core';
+import { useBrowser, screenshot, watchErrors } from './browser';
 
-let browser: Browser;
-const baseUrl = inject('baseUrl');
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { browser, baseUrl } = useBrowser();
 
 async function autosaved(page: Page): Promise<{ nodes: Array<{ id: string; position: { x: number; y: number }; params: Record<string, unknown> }> }> {
   return page.evaluate(() => JSON.parse(localStorage.getItem('backlit-studio:autosave') ?? '{}'));
@@ -19,7 +11,7 @@ async function autosaved(page: Page): Promise<{ nodes: Array<{ id: string; posit
 
 describe('keeping work', () => {
   it('keeps dropped images in IndexedDB: after a reload the loader still runs on them', async () => {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 820 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 820 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${baseUrl}?backend=wasm`);
@@ -46,7 +38,7 @@ describe('keeping work', () => {
       ],
       edges: [{ from: { node: 'load', port: 'images' }, to: { node: 'brighten', port: 'images' } }],
     };
-    const context = await browser.newContext({ viewport: { width: 1400, height: 820 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 820 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${baseUrl}?backend=wasm#graph=${LZString.compressToEncodedURIComponent(JSON.stringify(graph))}`);

@@ -3,9 +3,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import LZString from 'lz-string';
 import sharp from 'sharp';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { launch, screenshot, watchErrors } from './browser';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBrowser, screenshot, watchErrors } from './browser';
 import { EnhancerNet } from '../src/ml/enhancer/network';
 import { encodeSafetensors } from '../src/ml/safetensors';
 import { decodeEnhancer, encodeEnhancerTfjs } from '../src/ml/training/enhancerFiles';
@@ -16,8 +16,7 @@ import { sharedDataDir, useTestBackend } from '../src/ml/testing';
  * IndexedDB, listed in the Models panel, survive a reload, give the same image as the CLI with the
  * same file, and a graph that names a model this browser lacks says which one and how to add it.
  */
-let browser: Browser;
-const baseUrl = inject('baseUrl');
+const { browser, baseUrl } = useBrowser();
 const DIR = path.resolve('test-results/models-e2e');
 const INPUT = path.resolve('nodes/fixtures/clahe/photo_120x90.png'); // a real photo crop, PNG: same pixels in sharp and Chromium
 const RELEASED = path.join(sharedDataDir, 'rave-weights/rave_unpaired.pth');
@@ -41,10 +40,6 @@ beforeAll(async () => {
   mkdirSync(path.join(DIR, 'tfjs'), { recursive: true });
   writeFileSync(path.join(DIR, 'tfjs/model.json'), tfjs.modelJson);
   writeFileSync(path.join(DIR, 'tfjs/weights.bin'), tfjs.weightsBin);
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
 });
 
 function graph(weights: string) {
@@ -125,7 +120,7 @@ const weightsParam = (page: Page) =>
 
 describe('models in the browser', () => {
   it('weights picked on Enhance are stored, run like the CLI, survive a reload, and show in the Models panel', async () => {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 860 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
     await openWith(page, '');
@@ -166,7 +161,7 @@ describe('models in the browser', () => {
   });
 
   it('a graph naming weights this browser lacks says which file and how to add it; dropping the file fixes it', async () => {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 860 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
     // The reference a first browser wrote (same file, same hash), opened in a fresh browser profile.
@@ -205,7 +200,7 @@ describe('models in the browser', () => {
     for (let i = 0; i < bytes.length; i += 4) bytes.writeUInt32LE((i * 2654435761) >>> 0, i);
     writeFileSync(big, bytes);
     const sha = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
-    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 860 } });
     const page = await context.newPage();
     await openWith(page, '');
     expect(await page.evaluate(() => PerformanceObserver.supportedEntryTypes.includes('longtask'))).toBe(true);
@@ -225,7 +220,7 @@ describe('models in the browser', () => {
   });
 
   it('a tfjs model.json + weights.bin picked together on Enhance gives the CLI\'s image for that folder', async () => {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 860 } });
     const page = await context.newPage();
     await openWith(page, '');
     await page.getByTestId('model-files-enhance').setInputFiles([path.join(DIR, 'tfjs/model.json'), path.join(DIR, 'tfjs/weights.bin')]);
@@ -237,7 +232,7 @@ describe('models in the browser', () => {
   });
 
   it.skipIf(!existsSync(RELEASED))("the paper's released .pth dropped on Enhance gives the CLI's image", async () => {
-    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 860 } });
     const page = await context.newPage();
     await openWith(page, '');
     await dropFile(page, 'model-drop-enhance', RELEASED);
@@ -263,7 +258,7 @@ describe('models in the browser', () => {
         { from: { node: 'encoder', port: 'encoder' }, to: { node: 'encode', port: 'encoder' } },
       ],
     };
-    const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+    const context = await browser().newContext({ viewport: { width: 1400, height: 860 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${baseUrl}?backend=wasm#graph=${LZString.compressToEncodedURIComponent(JSON.stringify(g))}`);

@@ -1,21 +1,13 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launch, screenshot, watchErrors, wire } from './browser';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { useBrowser, screenshot, watchErrors, wire } from './browser';
 
 /**
  * Subgraphs in the editor (issue 13): group nodes of the default graph with Ctrl+G, open the group,
  * edit a param inside, go back up with the breadcrumb, run, ungroup; undo/redo and copy/paste of a
  * group node. Viewport 1440×900, as the issue was filed.
  */
-let browser: Browser;
-const baseUrl = inject('baseUrl');
-
-beforeAll(async () => {
-  browser = await launch();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const { browser, baseUrl } = useBrowser();
 
 interface Saved {
   version: number;
@@ -45,7 +37,7 @@ const GROUPED = ['encode-well-lit', 'encode-backlit', 'v-pos', 'v-neg', 'residua
 
 describe('subgraphs', () => {
   it('groups nodes of the default graph, opens the group, edits inside, goes back, runs, ungroups; undo/redo and copy/paste', async () => {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const context = await browser().newContext({ viewport: { width: 1440, height: 900 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${baseUrl}?backend=wasm`);
@@ -159,7 +151,7 @@ describe('subgraphs', () => {
   });
 
   it('a running group shows which inner node runs and the progress over all of them; inside, the inner node shows its own; an inner error names the inner node and its toast opens the group', async () => {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const context = await browser().newContext({ viewport: { width: 1440, height: 900 } });
     const page = await context.newPage();
     const errors = watchErrors(page);
     await page.goto(`${baseUrl}?backend=wasm`);
