@@ -10,6 +10,7 @@ import { ImageDrop } from './ImageDrop';
 import { ModelDrop } from '../models/ModelDrop';
 import { OutputFiles } from './OutputFiles';
 import { LossChart } from './LossChart';
+import { InlineRename } from './InlineRename';
 
 const STATUS_LABEL: Record<string, string> = {
   queued: 'queued',
@@ -62,7 +63,7 @@ export const GraphNodeView = memo(function GraphNodeView({ id, data, selected }:
         {error && <div className="node-lod-error">{error.message}</div>}
       </div>
       <div className="node-header" style={{ borderTopColor: categoryColor(def.category) }}>
-        {renaming ? <RenameInput id={id} initial={title} /> : <span className="node-title" title="Double-click to zoom to this node">{title}</span>}
+        {renaming ? <InlineRename id={id} initial={title} label="Node title" onCommit={(v) => useEditor.getState().renameNode(id, v)} /> : <span className="node-title" title="Double-click to zoom to this node">{title}</span>}
         <span className="node-id">{id}</span>
         {data.bypass && <span className="badge badge-bypass" data-testid={`bypass-${id}`} title="Bypassed: inputs pass straight to outputs of the same kind (Ctrl+B)">bypassed</span>}
         {status && <StatusBadge id={id} status={status} run={run} />}
@@ -140,31 +141,6 @@ function StatusBadge({ id, status, run }: { id: string; status: string; run?: { 
       {STATUS_LABEL[status] ?? status}
       {ms !== undefined && status !== 'queued' ? ` · ${formatMs(ms)}` : ''}
     </span>
-  );
-}
-
-/** In-place title editing (context menu → Rename); Enter keeps, Escape cancels, an empty title restores the type's. */
-function RenameInput({ id, initial }: { id: string; initial: string }) {
-  const [value, setValue] = useState(initial);
-  const done = (keep: boolean) => {
-    if (keep && value !== initial) useEditor.getState().renameNode(id, value);
-    useEditor.setState({ renamingId: undefined });
-  };
-  return (
-    <input
-      className="rename nodrag"
-      autoFocus
-      value={value}
-      aria-label="Node title"
-      data-testid={`rename-${id}`}
-      onChange={(e) => setValue(e.target.value)}
-      onBlur={() => done(true)}
-      onKeyDown={(e) => {
-        e.stopPropagation();
-        if (e.key === 'Enter') done(true);
-        if (e.key === 'Escape') done(false);
-      }}
-    />
   );
 }
 

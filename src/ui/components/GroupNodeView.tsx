@@ -6,6 +6,7 @@ import { registry } from '../../worker/nodes';
 import type { EditorNode } from '../graphConvert';
 import { useEditor } from '../store';
 import { groupRunSummary, innerTitle } from '../subgraphs';
+import { InlineRename } from './InlineRename';
 
 /**
  * A group node (subgraph instance): its ports are the wires cut when it was made, typed like the
@@ -40,7 +41,7 @@ export const GroupNodeView = memo(function GroupNodeView({ id, data, selected }:
       </div>
       <div className="node-header" style={{ borderTopColor: '#bb9af7' }}>
         {renaming ? (
-          <GroupRename id={id} subgraphId={data.subgraph ?? ''} initial={title} />
+          <InlineRename id={id} initial={title} label="Group name" onCommit={(v) => v.trim() && useEditor.getState().renameSubgraph(data.subgraph ?? '', v)} />
         ) : (
           <span className="node-title" title="Double-click to open this group">
             <span className="group-glyph" aria-hidden="true">▣</span> {title}
@@ -93,27 +94,6 @@ export const GroupNodeView = memo(function GroupNodeView({ id, data, selected }:
   );
 });
 
-function GroupRename({ id, subgraphId, initial }: { id: string; subgraphId: string; initial: string }) {
-  const done = (value: string | undefined) => {
-    if (value !== undefined && value.trim() && value !== initial) useEditor.getState().renameSubgraph(subgraphId, value);
-    useEditor.setState({ renamingId: undefined });
-  };
-  return (
-    <input
-      className="rename nodrag"
-      autoFocus
-      defaultValue={initial}
-      aria-label="Group name"
-      data-testid={`rename-${id}`}
-      onBlur={(e) => done(e.currentTarget.value)}
-      onKeyDown={(e) => {
-        e.stopPropagation();
-        if (e.key === 'Enter') done(e.currentTarget.value);
-        if (e.key === 'Escape') done(undefined);
-      }}
-    />
-  );
-}
 
 /** Inside an open group: the node standing for its inputs (left) or outputs (right); "+" makes a new port. */
 export const GroupPortsView = memo(function GroupPortsView({ id, data }: NodeProps<EditorNode>) {
