@@ -84,7 +84,7 @@ async function child(engine: string, task: string, threads: number): Promise<voi
     once(warm); // kernels' first use, heap growth
     run = async () => once(x);
   } else {
-    const onnx = await OnnxEnhancer.create(net, { threads, memArena: process.env.ORT_ARENA !== '0' });
+    const onnx = await OnnxEnhancer.create(net, { threads, memArena: process.env.ORT_ARENA !== '0', memPattern: process.env.ORT_MEMPATTERN === '1' });
     const once = async (img: tf.Tensor4D) => {
       const r = await onnx.enhance(img, { mode, tile: 512, halo: 24 });
       r.out.dataSync();

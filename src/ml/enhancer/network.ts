@@ -414,6 +414,18 @@ export function retinexOut(x: tf.Tensor4D, L: tf.Tensor4D): tf.Tensor4D {
   return tf.clipByValue(tf.div(x, tf.add(L, EPS)), 0, 1) as tf.Tensor4D;
 }
 
+/**
+ * retinexOut on plain arrays, in place over `x` (RGB interleaved, one L per pixel), in float32 like
+ * the tensor version. Hosts that hold the image as an array (the onnx engine) avoid three
+ * full-size tensors of intermediates: at 12 MP that is ~340 MB of wasm heap that never shrinks.
+ */
+export function retinexOutInPlace(x: Float32Array, L: Float32Array): void {
+  for (let p = 0; p < L.length; p++) {
+    const d = Math.fround(L[p] + EPS);
+    for (let c = 3 * p; c < 3 * p + 3; c++) x[c] = Math.min(1, Math.max(0, Math.fround(x[c] / d)));
+  }
+}
+
 /** Columns [from, from+count) of a row-major [rows, n] matrix. */
 function sliceCols(m: Float32Array, rows: number, n: number, from: number, count: number): Float32Array {
   const out = new Float32Array(rows * count);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
-import { PPM_BINS, adaptivePoolMatrix, retinexOut, upsampleMatrix, type EnhanceResult, type EnhancerNet, type PadMode } from '../enhancer/network';
+import { PPM_BINS, adaptivePoolMatrix, retinexOutInPlace, upsampleMatrix, type EnhanceResult, type EnhancerNet, type PadMode } from '../enhancer/network';
 import { PASS2_PER_PASS1, RECEPTIVE_RADIUS, STAGE1_RADIUS, spans, type TileProgress, type TiledRunOptions } from '../enhancer/inference';
 import { exportEnhancer, type EnhancerGraphKind } from './export';
 
@@ -30,6 +30,12 @@ export interface OnnxEnhancerOptions {
   padMode?: PadMode;
   /** onnxruntime's CPU memory arena (default on: faster; off lowers peak RSS — 3 MP tiled: 1.93 → 1.11 GB, CPU time +55 %, bench/RESULTS.md). */
   memArena?: boolean;
+  /**
+   * onnxruntime's memory pattern: one pre-planned block per input shape, kept. Tiles come in several
+   * shapes (edges), so it is off by default: 3 MP tiled, peak RSS 1927 → 1268 MB at the same CPU time
+   * (bench/RESULTS.md).
+   */
+  memPattern?: boolean;
 }
 
 /** Sessions for one network's weights (built lazily per graph kind). */
@@ -41,7 +47,7 @@ export class OnnxEnhancer {
   static async create(net: EnhancerNet, opts: OnnxEnhancerOptions = {}): Promise<OnnxEnhancer> {
     const loaded = await loadOrt();
     if ('error' in loaded) throw new Error(`onnxruntime-node is not available (${loaded.error}); reinstall with ONNXRUNTIME_NODE_INSTALL=skip npm ci, or use --engine tfjs.`);
-    return new OnnxEnhancer(loaded.ort, net, { threads: opts.threads ?? 1, padMode: opts.padMode ?? 'reflect', memArena: opts.memArena ?? true });
+    return new OnnxEnhancer(loaded.ort, net, { threads: opts.threads ?? 1, padMode: opts.padMode ?? 'reflect', memArena: opts.memArena ?? true, memPattern: opts.memPattern ?? false });
   }
 
   session(kind: EnhancerGraphKind): Promise<Ort.InferenceSession> {
@@ -53,6 +59,7 @@ export class OnnxEnhancer {
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         enableCpuMemArena: this.opts.memArena,
+        enableMemPattern: this.opts.memPattern,
       });
       this.sessions.set(kind, s);
     }
@@ -169,10 +176,10 @@ export class OnnxEnhancer {
   async enhance(image: tf.Tensor4D, opts: TiledRunOptions & { mode?: 'tiled' | 'full' } = {}): Promise<EnhanceResult> {
     const [n, H, W, c] = image.shape;
     if (n !== 1 || c !== 3) throw new Error(`enhance (onnx) takes one image [1,H,W,3], got [${image.shape}].`);
-    const data = (await image.data()) as Float32Array;
+    const data = (await image.data()) as Float32Array; // a copy: the output is computed over it
     const Ld = opts.mode === 'full' ? await this.illumination(data, H, W) : await this.illuminationTiled(data, H, W, opts);
-    const L = tf.tensor4d(Ld, [1, H, W, 1]);
-    return { L, out: tf.tidy(() => retinexOut(image, L)) };
+    retinexOutInPlace(data, Ld);
+    return { L: tf.tensor4d(Ld, [1, H, W, 1]), out: tf.tensor4d(data, [1, H, W, 3]) };
   }
 
   async release(): Promise<void> {
