@@ -102,7 +102,15 @@ async function main() {
     const net = decodeEnhancer(path.basename(file), new Uint8Array(readFileSync(file))).net;
     const vr = valReal.map((im) => enhanceOne(net, im.tensor));
     const e = exposureSet(valReal, vr);
-    const vs = score(valSyn.gts, valSyn.inputs.map((im) => enhanceOne(net, im.tensor)));
+    const vsOut = valSyn.inputs.map((im) => enhanceOne(net, im.tensor));
+    const vs = score(valSyn.gts, vsOut);
+    if (pngDir) {
+      // input | enhanced (| ground truth) side by side, per validation image.
+      const dir = path.join(pngDir, `${path.basename(path.dirname(path.resolve(file)))}-${path.basename(file, '.safetensors')}`);
+      mkdirSync(dir, { recursive: true });
+      for (let i = 0; i < valReal.length; i++) await savePng(tf.concat([valReal[i].tensor, vr[i]], 1) as tf.Tensor3D, path.join(dir, `V1_${valReal[i].name}.png`));
+      for (let i = 0; i < vsOut.length; i++) await savePng(tf.concat([valSyn.inputs[i].tensor, vsOut[i], valSyn.gts[i].tensor], 1) as tf.Tensor3D, path.join(dir, `V2_${valSyn.inputs[i].name}.png`));
+    }
     const vb = exposureSet(valBright.inputs, valBright.inputs.map((im) => enhanceOne(net, im.tensor)));
     console.log(`${file}\n  VAL real(9): clip ${pct(e.clip[0])}→${pct(e.clip[1])} (+${(100 * (e.clip[1] - e.clip[0])).toFixed(2)}) dark ${pct(e.dark[0])}→${pct(e.dark[1])} (ratio ${(e.dark[1] / e.dark[0]).toFixed(3)}) luma ${e.luma[0].toFixed(3)}→${e.luma[1].toFixed(3)}\n  VAL syn(3): psnr ${vs.psnr.toFixed(2)} ssim ${vs.ssim.toFixed(3)}\n  VAL bright-bg syn(3): clip ${pct(vb.clip[0])}→${pct(vb.clip[1])} (+${(100 * (vb.clip[1] - vb.clip[0])).toFixed(2)})`);
     if (heldoutMode) {
