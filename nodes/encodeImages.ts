@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineNode, type EmbeddingsValue, type ImageBatchValue } from '../src/engine';
 import type { ImageEncoder } from '../src/ml/encoder';
+import { imageEncodeEngine } from '../src/ml/onnx/engine';
 
 /** Images → L2-normalised embeddings [N,D] in the encoder's space (preprocessing as METHODS.md). */
 export default defineNode({
@@ -21,12 +22,23 @@ export default defineNode({
     const batch = inputs.images as ImageBatchValue;
     const encoder = inputs.encoder as ImageEncoder;
     const rows: tf.Tensor2D[] = [];
+    // The CLI may install a faster engine for the CLIP tower (onnxruntime-node, same weights; equal within 1e-4).
+    const engine = imageEncodeEngine();
+    const useEngine = engine?.accepts(encoder) ? engine : null;
+    if (useEngine) ctx.log(`CLIP vision tower on ${useEngine.name}`);
     try {
       for (let i = 0; i < batch.images.length; i++) {
         ctx.throwIfCancelled();
         ctx.progress(i, batch.images.length, { message: batch.images[i].name });
         // One image at a time: photos differ in size, and the encoder resizes each anyway.
-        rows.push(tf.tidy(() => encoder.encodeImages(batch.images[i].tensor.expandDims(0) as tf.Tensor4D, params.preprocess)));
+        if (useEngine) {
+          const x = batch.images[i].tensor.expandDims(0) as tf.Tensor4D;
+          try {
+            rows.push(await useEngine.encodeImages(encoder, x, params.preprocess));
+          } finally {
+            x.dispose();
+          }
+        } else rows.push(tf.tidy(() => encoder.encodeImages(batch.images[i].tensor.expandDims(0) as tf.Tensor4D, params.preprocess)));
         await tf.nextFrame();
       }
       ctx.progress(batch.images.length, batch.images.length);

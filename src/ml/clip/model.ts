@@ -83,6 +83,11 @@ export class ClipModel {
     return this.w('text_model.embeddings.token_embedding.weight') as tf.Tensor2D;
   }
 
+  /** A stored weight, as the layers use it (linear weights [in, out]; patch kernel [(row, col, channel), hidden]): for exporters (src/ml/onnx/clipExport.ts). */
+  weight(key: string): tf.Tensor {
+    return this.w(key);
+  }
+
   private w(key: string): tf.Tensor {
     if (this.disposed) throw new Error('ClipModel was disposed; load it again.');
     const t = this.weights.get(key);
