@@ -1,14 +1,18 @@
 /**
  * Tiny CLIP vision tower + projection: tfjs-wasm vs onnxruntime-node on the same weights, same
  * threads, alternating (bench/encode.ts has the same rows among many others; this is the short one).
+ * Two ONNX graphs: `ort (our export)` = src/ml/onnx/clipExport.ts built from the loaded tfjs model
+ * (what `backlit run --engine onnx` uses for Encode Images), and `ort (PyTorch export)` = the
+ * reference tower of tools/reference (rows skipped when its .onnx is missing).
  *
- *   /usr/bin/python3 tools/reference/tiny_clip_onnx.py   # once: writes tools/reference/out/tiny_clip_vision.onnx
+ *   /usr/bin/python3 tools/reference/tiny_clip_onnx.py   # optional: writes tools/reference/out/tiny_clip_vision.onnx
  *   npx tsx bench/clipTower.ts [--threads 2] [--batch 8] [--seconds 3] [--rounds 2]
  *
- * Input: seeded pre-normalised NCHW [batch,3,16,16] pixels; tfjs includes the NCHW→NHWC transpose.
- * Reports images/s (wall) and process CPU ms per image for each round.
+ * Input: seeded pre-normalised NCHW [batch,3,16,16] pixels; tfjs includes the NCHW→NHWC transpose,
+ * our export takes the NHWC copy (it transposes inside the graph). Reports images/s (wall) and
+ * process CPU ms per image for each round.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
@@ -16,6 +20,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { configureWasmThreads, wasmThreadsInUse } from '../src/cli/wasmThreads';
 import { ClipEncoder } from '../src/ml/clip/encoder';
 import { sharedDataDir } from '../src/ml/testing';
+import { OnnxClipTower } from '../src/ml/onnx/clipRuntime';
 import { loadOrt } from '../src/ml/onnx/runtime';
 
 const argv = process.argv.slice(2);
@@ -66,26 +71,39 @@ async function main(): Promise<void> {
   const loaded = await loadOrt();
   if ('error' in loaded) throw new Error(`onnxruntime-node: ${loaded.error}`);
   const ort = loaded.ort;
-  const session = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: threads, interOpNumThreads: 1 });
-  const input = new ort.Tensor('float32', pixels, [batch, 3, S, S]);
-  const ortRun = async () => void (await session.run({ pixel_values: input }));
+  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    let d = 0;
+    for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+    return d;
+  };
   // Same weights, same answer (within float rounding) before timing.
-  const a = tf.tidy(() => clip.model.vision(tf.transpose(nchw, [0, 2, 3, 1]) as tf.Tensor4D).embeds).dataSync();
-  const b = (await session.run({ pixel_values: input })).image_embeds.data as Float32Array;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  const ref = tf.tidy(() => clip.model.vision(tf.transpose(nchw, [0, 2, 3, 1]) as tf.Tensor4D).embeds).dataSync();
+  const engines: [string, () => Promise<void>][] = [['tfjs-wasm', tfjsRun]];
+  const notes: string[] = [];
+  const ours = await OnnxClipTower.create(clip.model, { threads });
+  const nhwc = tf.tidy(() => tf.transpose(nchw, [0, 2, 3, 1])).dataSync() as Float32Array;
+  engines.push(['ort (our export)', async () => void (await ours.embeds(nhwc, batch))]);
+  notes.push(`our export ${maxDiff(ref, await ours.embeds(nhwc, batch)).toExponential(2)}`);
+  let session: Awaited<ReturnType<typeof ort.InferenceSession.create>> | undefined;
+  if (existsSync(onnxPath)) {
+    const s = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: threads, interOpNumThreads: 1 });
+    session = s;
+    const input = new ort.Tensor('float32', pixels, [batch, 3, S, S]);
+    engines.push(['ort (PyTorch export)', async () => void (await s.run({ pixel_values: input }))]);
+    notes.push(`PyTorch export ${maxDiff(ref, (await s.run({ pixel_values: input })).image_embeds.data as Float32Array).toExponential(2)}`);
+  } else notes.push(`PyTorch export skipped (${path.relative(process.cwd(), onnxPath)} missing)`);
 
-  console.log(`# tiny CLIP vision tower + projection, batch ${batch} × 3×${S}², ${threads} thread(s) (wasm reports ${wasmThreadsInUse() ?? '?'}); onnxruntime-node ${ort.env.versions.common}; max |tfjs − ort| = ${d.toExponential(2)}`);
-  console.log('| round | engine | images/s (wall) | CPU ms / image | tfjs / ort (wall) |');
+  console.log(`# tiny CLIP vision tower + projection, batch ${batch} × 3×${S}², ${threads} thread(s) (wasm reports ${wasmThreadsInUse() ?? '?'}); onnxruntime-node ${ort.env.versions.common}; max |tfjs − ort|: ${notes.join(', ')}`);
+  console.log('| round | engine | images/s (wall) | CPU ms / image | vs tfjs (wall) |');
   console.log('|---|---|---|---|---|');
   for (let r = 0; r < rounds; r++) {
-    const order: ['tfjs-wasm' | 'onnxruntime', () => Promise<void>][] = [['tfjs-wasm', tfjsRun], ['onnxruntime', ortRun]];
-    if (r % 2) order.reverse();
+    const order = r % 2 ? [...engines].reverse() : engines;
     const res: Record<string, { perSecond: number; cpuPerImageMs: number }> = {};
     for (const [name, run] of order) res[name] = await timeIt(run);
-    for (const [name] of order) console.log(`| ${r + 1} | ${name} | ${res[name].perSecond.toFixed(0)} | ${res[name].cpuPerImageMs.toFixed(3)} | ${name === 'tfjs-wasm' ? `${(res.onnxruntime.perSecond / res['tfjs-wasm'].perSecond).toFixed(1)}× slower` : ''} |`);
+    for (const [name] of order) console.log(`| ${r + 1} | ${name} | ${res[name].perSecond.toFixed(0)} | ${res[name].cpuPerImageMs.toFixed(3)} | ${name === 'tfjs-wasm' ? '' : `${(res[name].perSecond / res['tfjs-wasm'].perSecond).toFixed(1)}× faster`} |`);
   }
-  await session.release();
+  await ours.release();
+  await session?.release();
   nchw.dispose();
   clip.dispose();
 }
