@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { enhanceEngine } from '../ml/onnx/engine';
+import { enhanceEngine, imageEncodeEngine } from '../ml/onnx/engine';
 import { configureEnhanceEngine } from './onnxEngine';
 import { REPO_ROOT } from './nodeHost';
 import { runBacklit } from './testing';
@@ -79,6 +79,7 @@ describe('configureEnhanceEngine', () => {
       expect(note).toMatch(/^enhance: tfjs \(onnxruntime-node did not load: libonnxruntime\.so\.1: cannot open shared object file; reinstall/);
       expect(note).not.toContain('\n');
       expect(enhanceEngine()).toBeNull();
+      expect(imageEncodeEngine()).toBeNull();
     }
   });
 
@@ -86,5 +87,6 @@ describe('configureEnhanceEngine', () => {
     expect(await configureEnhanceEngine('auto', 2, 'webgpu')).toMatch(/^enhance: tfjs \(webgpu;/);
     expect(await configureEnhanceEngine('tfjs', 2, 'wasm')).toBe('enhance: tfjs');
     expect(enhanceEngine()).toBeNull();
+    expect(imageEncodeEngine()).toBeNull();
   });
 });
