@@ -128,10 +128,10 @@ function measure(label: string, net: EnhancerNet, encoder: ImageEncoder, residua
 }
 
 function expectGain(g: Gain): void {
-  // Issue 12: the clipped fraction rises by at most 1 point (measured, bundled: 1.75 → 2.18 %; before
-  // the highlight-keeping training data it was 1.75 → 4.02 %).
+  // Issue 12: the clipped fraction rises by at most 1 point (measured, bundled: 1.75 → 0.2 %; the
+  // two files before it: 1.75 → 2.18 % and 1.75 → 4.02 %).
   expect(g.clipped[1] - g.clipped[0]).toBeLessThanOrEqual(0.01);
-  // Dark fraction falls by at least a third (measured, bundled: 42.1 → 23.5 %).
+  // Dark fraction falls by at least a third (measured, bundled: 42.1 → 25.0 %, ratio 0.59).
   expect(g.dark[1]).toBeLessThanOrEqual((2 / 3) * g.dark[0]);
   // The projection on r moves toward the target.
   expect(Math.abs(g.proj[1] - g.target)).toBeLessThan(Math.abs(g.proj[0] - g.target));
@@ -164,7 +164,7 @@ describe('measured gain on held-out real backlit photos', () => {
 });
 
 describe('synthetic pairs not used in training: gray PSNR/SSIM against the best global baselines', () => {
-  it('the bundled enhancer gains over the input; compared with Exposure/Gamma and CLAHE at their best single setting (not beaten)', async () => {
+  it('the bundled enhancer beats Exposure/Gamma and CLAHE at their best single setting on PSNR and SSIM', async () => {
     const WELL = path.join(sharedDataDir, 'images/well-lit');
     const PAIRS = path.join(sharedDataDir, 'images/pairs');
     const truth = await Promise.all(['opencv_board.jpg', 'opencv_baboon.jpg', 'skimage_motorcycle_left.png'].map((f) => load(path.join(WELL, f))));
@@ -211,15 +211,13 @@ describe('synthetic pairs not used in training: gray PSNR/SSIM against the best 
         `  bundled enhancer                     ${ours.psnr.toFixed(2)} / ${ours.ssim.toFixed(3)}`,
       ].join('\n'),
     );
-    // NOT REACHED (issue 12 asks to beat both at their best single setting): measured 13.86 dB / 0.656
-    // against Exposure/Gamma 15.85 dB (γ 2) / 0.729 (+1 stop, γ 1.25) and CLAHE 16.23 / 0.695 (input
-    // 11.25 / 0.441); the baselines' setting is picked on these very pairs, ours is not. These pairs use
-    // Synthetic Backlight's default rendering, which dims every white to about 0.83: its ground truth
-    // rewards brightening the highlights, the very thing that clips real skies. The bundled enhancer is
-    // trained on highlight-keeping renderings (held-out clipping +0.4 points instead of +2.3) and scores
-    // lower here than the previous file (14.79 / 0.692). Checked: a clear gain over the input.
+    // Issue 12: ours beats both at their best single setting, per metric. Measured 16.84 dB / 0.731
+    // against Exposure/Gamma 15.85 dB (γ 2) / 0.729 (+1 stop, γ 1.25) and CLAHE 16.23 (clip 4) / 0.695
+    // (clip 3), input 11.25 / 0.441. The baselines' setting is picked on these very pairs, ours was chosen
+    // on validation pairs only (SOURCE.md, candidate M). The SSIM margin over Exposure/Gamma is small (0.002).
+    expect(ours.psnr).toBeGreaterThan(Math.max(bestExp.psnr.psnr, bestClahe.psnr.psnr));
+    expect(ours.ssim).toBeGreaterThan(Math.max(bestExp.ssim.ssim, bestClahe.ssim.ssim));
     expect(ours.psnr).toBeGreaterThan(input.psnr + 2);
-    expect(ours.ssim).toBeGreaterThan(input.ssim + 0.1);
     tf.dispose([...enhanced, ...synth.map((s) => s.tensor), ...truth.map((t) => t.tensor), leuvenA.tensor, leuvenB.tensor]);
     net.dispose();
   }, 300_000);
