@@ -10,7 +10,7 @@ import { MemoryHost } from '../engine/testing/memoryHost';
 import { ClipEncoder } from '../ml/clip/encoder';
 import { StatsEncoder } from '../ml/encoders/stats';
 import { imageEncodeEngine } from '../ml/onnx/engine';
-import { sharedDataDir, useTestBackend } from '../ml/testing';
+import { sharedDataDir, useTestBackend, maxAbsDiff } from '../ml/testing';
 import { REPO_ROOT } from './nodeHost';
 import { configureEnhanceEngine } from './onnxEngine';
 import { runBacklit } from './testing';
@@ -23,12 +23,6 @@ const TOL = 1e-4;
 const dir = mkdtempSync(path.join(os.tmpdir(), 'backlit-onnx-clip-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 describe('Encode Images with the onnx engine installed (in process)', () => {
   let clip: ClipEncoder;
@@ -66,7 +60,7 @@ describe('Encode Images with the onnx engine installed (in process)', () => {
       expect(got.value.tensor.shape).toEqual([4, 8]);
       expect(got.value.names).toEqual(ref.value.names);
       expect(got.value.space).toBe('clip:tiny-clip');
-      expect(maxAbs(got.value.tensor.dataSync(), ref.value.tensor.dataSync())).toBeLessThanOrEqual(TOL);
+      expect(maxAbsDiff(got.value.tensor.dataSync(), ref.value.tensor.dataSync())).toBeLessThanOrEqual(TOL);
       tf.dispose([got.value.tensor, ref.value.tensor]);
     }
     const stats = new StatsEncoder();
@@ -136,7 +130,7 @@ describe('backlit run --engine onnx: Encode Images with the tiny CLIP', () => {
     expect(a.residual.counts).toEqual({ wellLit: 4, backlit: 3 });
     expect(b.residual.counts).toEqual(a.residual.counts);
     expect(a.residual.r).toHaveLength(8);
-    for (const k of ['r', 'vPos', 'vNeg'] as const) expect(maxAbs(a.residual[k], b.residual[k]), k).toBeLessThanOrEqual(TOL);
+    for (const k of ['r', 'vPos', 'vNeg'] as const) expect(maxAbsDiff(a.residual[k], b.residual[k]), k).toBeLessThanOrEqual(TOL);
     expect(Math.abs(a.residual.thr - b.residual.thr)).toBeLessThanOrEqual(TOL);
     expect(Math.abs(a.residual.thrPaper - b.residual.thrPaper)).toBeLessThanOrEqual(TOL);
   }, 240_000);

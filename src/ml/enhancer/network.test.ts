@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerWasmTrainingKernels } from '../kernels/wasmTraining';
 import { readPth } from '../pth';
-import { sharedDataDir, useTestBackend } from '../testing';
+import { sharedDataDir, useTestBackend, maxAbsDiff } from '../testing';
 import { adaptivePoolMatrix, EnhancerNet, upsampleMatrix, type PadMode } from './network';
 import { trainStep } from './train';
 
@@ -22,12 +22,6 @@ const bin = (f: string) => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 };
 const load = (rel: string) => EnhancerNet.fromStateDict(readPth(readFileSync(path.join(sharedDataDir, rel))));
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 beforeAll(async () => {
   await useTestBackend('wasm');
@@ -81,8 +75,8 @@ describe('EnhancerNet matches the independent PyTorch reference (max abs ≤ 1e-
       const { L, out } = net.forward(input, { padMode: c.padMode });
       const wantL = bin(c.L);
       expect(Math.max(...wantL)).toBeGreaterThan(0.05); // the fixture is not degenerate
-      expect(maxAbs(L.dataSync(), wantL)).toBeLessThan(1e-4);
-      expect(maxAbs(out.dataSync(), bin(c.out))).toBeLessThan(1e-4);
+      expect(maxAbsDiff(L.dataSync(), wantL)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(out.dataSync(), bin(c.out))).toBeLessThan(1e-4);
       tf.dispose([input, L, out]);
       net.dispose();
     });
@@ -101,7 +95,7 @@ describe('EnhancerNet matches the independent PyTorch reference (max abs ≤ 1e-
       expect(g.shape, name).toEqual(want.shape);
       const scale = Math.max(...want.values.map(Math.abs));
       expect(scale, name).toBeGreaterThan(0);
-      expect(maxAbs(g.dataSync(), want.values) / scale, name).toBeLessThan(1e-4);
+      expect(maxAbsDiff(g.dataSync(), want.values) / scale, name).toBeLessThan(1e-4);
     }
     tf.dispose([input, value, ...Object.values(grads)]);
     net.dispose();
@@ -144,7 +138,7 @@ describe('micro-batched training', () => {
     const micro = run(1);
     expect(tf.memory().numTensors).toBe(before);
     expect(Math.abs(micro.v - full.v)).toBeLessThan(1e-6);
-    expect(maxAbs(micro.w, full.w)).toBeLessThan(1e-6);
+    expect(maxAbsDiff(micro.w, full.w)).toBeLessThan(1e-6);
     input.dispose();
   });
 });

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClipEncoder } from '../clip/encoder';
 import type { HiddenAct } from '../clip/config';
-import { sharedDataDir, useTestBackend } from '../testing';
+import { sharedDataDir, useTestBackend, maxAbsDiff } from '../testing';
 import { buildClipVisionGraph, clipVisionGraph } from './clipExport';
 import { OnnxClipTower } from './clipRuntime';
 
@@ -18,12 +18,6 @@ function tinyClip(hiddenAct?: HiddenAct): ClipEncoder {
   return ClipEncoder.fromBytes({ config, weights: readFileSync(path.join(tinyDir, 'model.safetensors')) }, { name: 'tiny-clip' });
 }
 
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 beforeAll(async () => {
   await useTestBackend('wasm');
@@ -50,12 +44,12 @@ describe('ONNX export of the CLIP vision tower (our weights) on onnxruntime-node
         const refNorm = clip.encodePixelValues(pixels);
         const got = await tower.embeds(data, N);
         expect(got.length).toBe(N * clip.dim);
-        expect(maxAbs(got, ref.dataSync())).toBeLessThanOrEqual(TOL);
-        expect(maxAbs(await tower.normalizedEmbeds(data, N), refNorm.dataSync())).toBeLessThanOrEqual(TOL);
+        expect(maxAbsDiff(got, ref.dataSync())).toBeLessThanOrEqual(TOL);
+        expect(maxAbsDiff(await tower.normalizedEmbeds(data, N), refNorm.dataSync())).toBeLessThanOrEqual(TOL);
         // Not trivially equal: the embeds differ between rows and are not all zero.
-        expect(maxAbs(got.subarray(0, clip.dim), got.subarray(clip.dim, 2 * clip.dim))).toBeGreaterThan(1e-3);
+        expect(maxAbsDiff(got.subarray(0, clip.dim), got.subarray(clip.dim, 2 * clip.dim))).toBeGreaterThan(1e-3);
         // A batch of one gives the same row (N is symbolic).
-        expect(maxAbs(await tower.embeds(data.slice(3 * 16 * 16 * 3, 4 * 16 * 16 * 3), 1), ref.dataSync().slice(3 * clip.dim, 4 * clip.dim))).toBeLessThanOrEqual(TOL);
+        expect(maxAbsDiff(await tower.embeds(data.slice(3 * 16 * 16 * 3, 4 * 16 * 16 * 3), 1), ref.dataSync().slice(3 * clip.dim, 4 * clip.dim))).toBeLessThanOrEqual(TOL);
         tf.dispose([ref, refNorm]);
       } finally {
         await tower.release();
@@ -69,7 +63,7 @@ describe('ONNX export of the CLIP vision tower (our weights) on onnxruntime-node
     const b = tinyClip('gelu');
     const ea = tf.tidy(() => a.model.vision(pixels).embeds);
     const eb = tf.tidy(() => b.model.vision(pixels).embeds);
-    expect(maxAbs(ea.dataSync(), eb.dataSync())).toBeGreaterThan(1e-4);
+    expect(maxAbsDiff(ea.dataSync(), eb.dataSync())).toBeGreaterThan(1e-4);
     tf.dispose([ea, eb]);
     a.dispose();
     b.dispose();

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { StatsEncoder } from '../encoders/stats';
 import { EnhancerNet, parameterSpecs } from '../enhancer/network';
-import { sharedDataDir, useTestBackend } from '../testing';
+import { sharedDataDir, useTestBackend, maxAbsDiff } from '../testing';
 import { OPTIMIZER_PREFIX, decodeEnhancer, decodeEnhancerTfjs, encodeEnhancer, encodeEnhancerTfjs, type TrainingState } from './enhancerFiles';
 import { trainEnhancer, type EnhancerTrainingConfig } from './enhancerTraining';
 import { residualGuidance } from './guidance';
@@ -18,12 +18,6 @@ const fx = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../enhanc
 const bin = (f: string) => {
   const b = readFileSync(path.join(fx, f));
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
-};
-const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 };
 
 /** Every parameter of `b` bit-identical to `a`'s. */
@@ -127,7 +121,7 @@ describe('tfjs export (model.json + weights.bin)', () => {
     const back = decodeEnhancerTfjs(modelJson, weightsBin);
     expectSameWeights(net, back);
     const x = tf.randomUniform([1, 20, 28, 3], 0, 1, 'float32', 11) as tf.Tensor4D;
-    expect(maxAbs(forwardOut(back, x), forwardOut(net, x))).toBe(0);
+    expect(maxAbsDiff(forwardOut(back, x), forwardOut(net, x))).toBe(0);
     // weights.bin inside a bigger buffer (as a file read often is) decodes the same.
     const padded = new Uint8Array(weightsBin.byteLength + 16);
     padded.set(weightsBin, 8);
@@ -155,13 +149,13 @@ describe('released RAVE weights (.pth)', () => {
     expect(ref.padMode).toBe('reflect');
     const x = tf.tensor4d(bin(meta.input.file), meta.input.shape);
     const out = forwardOut(net, x);
-    expect(maxAbs(out, bin(ref.out))).toBeLessThan(1e-4);
+    expect(maxAbsDiff(out, bin(ref.out))).toBeLessThan(1e-4);
     // Our formats carry the released weights unchanged.
     const viaSafetensors = decodeEnhancer('rave.safetensors', encodeEnhancer(net)).net;
     const tfjs = await encodeEnhancerTfjs(net);
     const viaTfjs = decodeEnhancerTfjs(tfjs.modelJson, tfjs.weightsBin);
-    expect(maxAbs(forwardOut(viaSafetensors, x), out)).toBe(0);
-    expect(maxAbs(forwardOut(viaTfjs, x), out)).toBe(0);
+    expect(maxAbsDiff(forwardOut(viaSafetensors, x), out)).toBe(0);
+    expect(maxAbsDiff(forwardOut(viaTfjs, x), out)).toBe(0);
     tf.dispose(x);
     [net, viaSafetensors, viaTfjs].forEach((n) => n.dispose());
   });
