@@ -28,6 +28,10 @@ import { registerWorkerCommand } from './worker';
 import { NodeHost, REPO_ROOT } from './nodeHost';
 import { graphFromPng } from '../engine/schema/pngWorkflow';
 
+// tfjs's own warnings speak to tfjs developers (the auto probe of the cpu backend prints "install our node
+// backend" on every run); the CLI reports its backend choice and problems itself.
+tf.enableProdMode();
+
 const program = new Command();
 program
   .name('backlit')
