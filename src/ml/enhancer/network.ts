@@ -415,15 +415,18 @@ export function retinexOut(x: tf.Tensor4D, L: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * retinexOut on plain arrays, in place over `x` (RGB interleaved, one L per pixel), in float32 like
- * the tensor version. Hosts that hold the image as an array (the onnx engine) avoid three
- * full-size tensors of intermediates: at 12 MP that is ~340 MB of wasm heap that never shrinks.
+ * retinexOut on plain arrays (RGB interleaved, one L per pixel), in float32 like the tensor version,
+ * into a new array: `x` may be a backend's own storage (tfjs-cpu's data() returns it). Hosts that
+ * hold the image as an array (the onnx engine) avoid three full-size tensors of intermediates: at
+ * 12 MP that is ~340 MB of wasm heap that never shrinks.
  */
-export function retinexOutInPlace(x: Float32Array, L: Float32Array): void {
+export function retinexOutArray(x: Float32Array, L: Float32Array): Float32Array {
+  const out = new Float32Array(x.length);
   for (let p = 0; p < L.length; p++) {
     const d = Math.fround(L[p] + EPS);
-    for (let c = 3 * p; c < 3 * p + 3; c++) x[c] = Math.min(1, Math.max(0, Math.fround(x[c] / d)));
+    for (let c = 3 * p; c < 3 * p + 3; c++) out[c] = Math.min(1, Math.max(0, Math.fround(x[c] / d)));
   }
+  return out;
 }
 
 /** Columns [from, from+count) of a row-major [rows, n] matrix. */

@@ -82,6 +82,21 @@ describe('ONNX export of the enhancer (our weights, our layer lists) on onnxrunt
     net.dispose();
   }, 120_000);
 
+  it('leaves its input as it was on tfjs-cpu, whose data() hands out the tensor\'s own storage', async () => {
+    await useTestBackend('cpu');
+    const net = EnhancerNet.create(5);
+    const onnx = await OnnxEnhancer.create(net);
+    const x = tf.tidy(() => tf.mul(tf.randomUniform([1, 40, 48, 3], 0, 1, 'float32', 7), 0.5)) as tf.Tensor4D;
+    const before = (await x.data()).slice();
+    const got = await onnx.enhance(x, { mode: 'full' });
+    expect(maxAbs(await x.data(), before)).toBe(0);
+    expect(got.out.dataId).not.toBe(x.dataId);
+    tf.dispose([x, got.L, got.out]);
+    await onnx.release();
+    net.dispose();
+    await useTestBackend('wasm');
+  }, 60_000);
+
   it('stops between tiles when the signal aborts', async () => {
     const net = EnhancerNet.create(3);
     const onnx = await OnnxEnhancer.create(net);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type * as Ort from 'onnxruntime-node';
-import { PPM_BINS, adaptivePoolMatrix, retinexOutInPlace, upsampleMatrix, type EnhanceResult, type EnhancerNet, type PadMode } from '../enhancer/network';
+import { PPM_BINS, adaptivePoolMatrix, retinexOutArray, upsampleMatrix, type EnhanceResult, type EnhancerNet, type PadMode } from '../enhancer/network';
 import { PASS2_PER_PASS1, RECEPTIVE_RADIUS, STAGE1_RADIUS, spans, type TileProgress, type TiledRunOptions } from '../enhancer/inference';
 import { exportEnhancer, type EnhancerGraphKind } from './export';
 
@@ -176,10 +176,9 @@ export class OnnxEnhancer {
   async enhance(image: tf.Tensor4D, opts: TiledRunOptions & { mode?: 'tiled' | 'full' } = {}): Promise<EnhanceResult> {
     const [n, H, W, c] = image.shape;
     if (n !== 1 || c !== 3) throw new Error(`enhance (onnx) takes one image [1,H,W,3], got [${image.shape}].`);
-    const data = (await image.data()) as Float32Array; // a copy: the output is computed over it
+    const data = (await image.data()) as Float32Array; // read only: on tfjs-cpu this is the input tensor's own storage
     const Ld = opts.mode === 'full' ? await this.illumination(data, H, W) : await this.illuminationTiled(data, H, W, opts);
-    retinexOutInPlace(data, Ld);
-    return { L: tf.tensor4d(Ld, [1, H, W, 1]), out: tf.tensor4d(data, [1, H, W, 3]) };
+    return { L: tf.tensor4d(Ld, [1, H, W, 1]), out: tf.tensor4d(retinexOutArray(data, Ld), [1, H, W, 3]) };
   }
 
   async release(): Promise<void> {
