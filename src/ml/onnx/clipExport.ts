@@ -1,6 +1,7 @@
 import type { ClipConfig, HiddenAct } from '../clip/config';
 import type { ClipModel } from '../clip/model';
-import { encodeModel, type GraphSpec, type NodeSpec, type TensorInit } from './proto';
+import { GraphBuilder } from './graphBuilder';
+import { encodeModel, type GraphSpec } from './proto';
 
 /**
  * ONNX graph of the CLIP vision tower + visual projection, built from a loaded ClipModel's weights
@@ -15,71 +16,44 @@ import { encodeModel, type GraphSpec, type NodeSpec, type TensorInit } from './p
 export type ClipWeightSource = (key: string) => { shape: number[]; data: Float32Array };
 
 interface Ctx {
-  nodes: NodeSpec[];
-  inits: TensorInit[];
-  used: Set<string>;
+  g: GraphBuilder;
   get: ClipWeightSource;
-  n: number;
-}
-
-function node(c: Ctx, op: string, inputs: string[], attrs?: NodeSpec['attrs'], stem = op.toLowerCase()): string {
-  const out = `${stem}_${c.n++}`;
-  c.nodes.push({ op, inputs, outputs: [out], name: out, attrs });
-  return out;
 }
 
 /** A weight initializer (once), optionally reshaped (same data order). */
 function param(c: Ctx, key: string, dims?: number[]): string {
-  if (!c.used.has(key)) {
+  return c.g.init(key, () => {
     const t = c.get(key);
-    c.inits.push({ name: key, dims: dims ?? t.shape, data: t.data });
-    c.used.add(key);
-  }
-  return key;
-}
-
-function constF(c: Ctx, name: string, v: number): string {
-  if (!c.used.has(name)) {
-    c.inits.push({ name, dims: [], data: Float32Array.of(v) });
-    c.used.add(name);
-  }
-  return name;
-}
-
-function constI(c: Ctx, name: string, v: number[], dims: number[] = [v.length]): string {
-  if (!c.used.has(name)) {
-    c.inits.push({ name, dims, int64: v });
-    c.used.add(name);
-  }
-  return name;
+    return { dims: dims ?? t.shape, data: t.data };
+  });
 }
 
 function layerNorm(c: Ctx, x: string, prefix: string, eps: number): string {
-  return node(c, 'LayerNormalization', [x, param(c, `${prefix}.weight`), param(c, `${prefix}.bias`)], { axis: { i: -1 }, epsilon: { f: eps } }, 'ln');
+  return c.g.node('LayerNormalization', [x, param(c, `${prefix}.weight`), param(c, `${prefix}.bias`)], { axis: { i: -1 }, epsilon: { f: eps } }, 'ln');
 }
 
 function linear(c: Ctx, x: string, prefix: string, bias = true): string {
-  const y = node(c, 'MatMul', [x, param(c, `${prefix}.weight`)], undefined, 'matmul');
-  return bias ? node(c, 'Add', [y, param(c, `${prefix}.bias`)], undefined, 'add') : y;
+  const y = c.g.node('MatMul', [x, param(c, `${prefix}.weight`)], undefined, 'matmul');
+  return bias ? c.g.node('Add', [y, param(c, `${prefix}.bias`)], undefined, 'add') : y;
 }
 
 /** HF ACT2FN, as clip/model.ts's activation(). */
 function activation(c: Ctx, x: string, kind: HiddenAct): string {
   switch (kind) {
     case 'quick_gelu':
-      return node(c, 'Mul', [x, node(c, 'Sigmoid', [node(c, 'Mul', [x, constF(c, 'c_1.702', 1.702)])])], undefined, 'qgelu');
+      return c.g.node('Mul', [x, c.g.node('Sigmoid', [c.g.node('Mul', [x, c.g.float('c_1.702', 1.702)])])], undefined, 'qgelu');
     case 'gelu': {
-      const erf = node(c, 'Erf', [node(c, 'Mul', [x, constF(c, 'c_sqrt1_2', Math.SQRT1_2)])]);
-      return node(c, 'Mul', [node(c, 'Mul', [x, constF(c, 'c_0.5', 0.5)]), node(c, 'Add', [erf, constF(c, 'c_1', 1)])], undefined, 'gelu');
+      const erf = c.g.node('Erf', [c.g.node('Mul', [x, c.g.float('c_sqrt1_2', Math.SQRT1_2)])]);
+      return c.g.node('Mul', [c.g.node('Mul', [x, c.g.float('c_0.5', 0.5)]), c.g.node('Add', [erf, c.g.float('c_1', 1)])], undefined, 'gelu');
     }
     case 'gelu_new':
     case 'gelu_pytorch_tanh': {
-      const cube = node(c, 'Mul', [node(c, 'Mul', [x, x]), x]);
-      const inner = node(c, 'Mul', [node(c, 'Add', [x, node(c, 'Mul', [cube, constF(c, 'c_0.044715', 0.044715)])]), constF(c, 'c_sqrt2_pi', Math.sqrt(2 / Math.PI))]);
-      return node(c, 'Mul', [node(c, 'Mul', [x, constF(c, 'c_0.5', 0.5)]), node(c, 'Add', [node(c, 'Tanh', [inner]), constF(c, 'c_1', 1)])], undefined, 'gelu_tanh');
+      const cube = c.g.node('Mul', [c.g.node('Mul', [x, x]), x]);
+      const inner = c.g.node('Mul', [c.g.node('Add', [x, c.g.node('Mul', [cube, c.g.float('c_0.044715', 0.044715)])]), c.g.float('c_sqrt2_pi', Math.sqrt(2 / Math.PI))]);
+      return c.g.node('Mul', [c.g.node('Mul', [x, c.g.float('c_0.5', 0.5)]), c.g.node('Add', [c.g.node('Tanh', [inner]), c.g.float('c_1', 1)])], undefined, 'gelu_tanh');
     }
     case 'relu':
-      return node(c, 'Relu', [x]);
+      return c.g.node('Relu', [x]);
     default:
       throw new Error(`ONNX export of the CLIP vision tower: hidden_act "${String(kind)}" is not supported (quick_gelu, gelu, gelu_new, gelu_pytorch_tanh, relu are); use --engine tfjs.`);
   }
@@ -87,22 +61,22 @@ function activation(c: Ctx, x: string, kind: HiddenAct): string {
 
 function attention(c: Ctx, x: string, prefix: string, heads: number, hidden: number): string {
   const headDim = hidden / heads;
-  const split = constI(c, 'shape_heads', [0, 0, heads, headDim]);
+  const split = c.g.ints('shape_heads', [0, 0, heads, headDim]);
   // [N,L,hidden] → [N,L,heads,hd] → perm (q, v: [N,heads,L,hd]; k: [N,heads,hd,L]).
-  const heads4 = (t: string, perm: number[]) => node(c, 'Transpose', [node(c, 'Reshape', [t, split], undefined, 'split')], { perm: { ints: perm } }, 'heads');
-  const q = heads4(node(c, 'Mul', [linear(c, x, `${prefix}.q_proj`), constF(c, `c_scale_${headDim}`, 1 / Math.sqrt(headDim))]), [0, 2, 1, 3]);
+  const heads4 = (t: string, perm: number[]) => c.g.node('Transpose', [c.g.node('Reshape', [t, split], undefined, 'split')], { perm: { ints: perm } }, 'heads');
+  const q = heads4(c.g.node('Mul', [linear(c, x, `${prefix}.q_proj`), c.g.float(`c_scale_${headDim}`, 1 / Math.sqrt(headDim))]), [0, 2, 1, 3]);
   const k = heads4(linear(c, x, `${prefix}.k_proj`), [0, 2, 3, 1]);
   const v = heads4(linear(c, x, `${prefix}.v_proj`), [0, 2, 1, 3]);
-  const probs = node(c, 'Softmax', [node(c, 'MatMul', [q, k], undefined, 'scores')], { axis: { i: -1 } });
-  const context = node(c, 'Transpose', [node(c, 'MatMul', [probs, v], undefined, 'context')], { perm: { ints: [0, 2, 1, 3] } });
-  const merged = node(c, 'Reshape', [context, constI(c, 'shape_merge', [0, 0, hidden])], undefined, 'merge');
+  const probs = c.g.node('Softmax', [c.g.node('MatMul', [q, k], undefined, 'scores')], { axis: { i: -1 } });
+  const context = c.g.node('Transpose', [c.g.node('MatMul', [probs, v], undefined, 'context')], { perm: { ints: [0, 2, 1, 3] } });
+  const merged = c.g.node('Reshape', [context, c.g.ints('shape_merge', [0, 0, hidden])], undefined, 'merge');
   return linear(c, merged, `${prefix}.out_proj`);
 }
 
 /** The graph spec from a config and a weight source (ClipModel's layout; see clipVisionGraph). */
 export function buildClipVisionGraph(config: ClipConfig, get: ClipWeightSource): GraphSpec {
   const v = config.vision;
-  const c: Ctx = { nodes: [], inits: [], used: new Set(), get, n: 0 };
+  const c: Ctx = { g: new GraphBuilder(), get };
   const p = v.patchSize;
   const S = v.imageSize;
   const hidden = v.hiddenSize;
@@ -116,33 +90,33 @@ export function buildClipVisionGraph(config: ClipConfig, get: ClipWeightSource):
   for (let r = 0; r < p; r++) for (let col = 0; col < p; col++) for (let ch = 0; ch < 3; ch++) for (let o = 0; o < hidden; o++) {
     oihw[((o * 3 + ch) * p + r) * p + col] = stored[((r * p + col) * 3 + ch) * hidden + o];
   }
-  c.inits.push({ name: 'patch_kernel_oihw', dims: [hidden, 3, p, p], data: oihw });
-  const nchw = node(c, 'Transpose', ['pixel_values'], { perm: { ints: [0, 3, 1, 2] } }, 'nchw');
-  const conv = node(c, 'Conv', [nchw, 'patch_kernel_oihw'], { kernel_shape: { ints: [p, p] }, strides: { ints: [p, p] }, pads: { ints: [0, 0, 0, 0] } }, 'patch');
-  const patches = node(c, 'Transpose', [node(c, 'Reshape', [conv, constI(c, 'shape_patches', [0, hidden, grid * grid])], undefined, 'flat')], { perm: { ints: [0, 2, 1] } }, 'tokens');
+  c.g.init('patch_kernel_oihw', () => ({ dims: [hidden, 3, p, p], data: oihw }));
+  const nchw = c.g.node('Transpose', ['pixel_values'], { perm: { ints: [0, 3, 1, 2] } }, 'nchw');
+  const conv = c.g.node('Conv', [nchw, 'patch_kernel_oihw'], { kernel_shape: { ints: [p, p] }, strides: { ints: [p, p] }, pads: { ints: [0, 0, 0, 0] } }, 'patch');
+  const patches = c.g.node('Transpose', [c.g.node('Reshape', [conv, c.g.ints('shape_patches', [0, hidden, grid * grid])], undefined, 'flat')], { perm: { ints: [0, 2, 1] } }, 'tokens');
 
   // Class token broadcast to [N,1,hidden] (N from the input's shape), then position embeddings.
-  const n = node(c, 'Shape', ['pixel_values'], { start: { i: 0 }, end: { i: 1 } }, 'n');
-  const clsShape = node(c, 'Concat', [n, constI(c, 'shape_1_hidden', [1, hidden])], { axis: { i: 0 } }, 'cls_shape');
-  const cls = node(c, 'Expand', [param(c, 'vision_model.embeddings.class_embedding', [1, 1, hidden]), clsShape], undefined, 'cls');
-  const tokens = node(c, 'Concat', [cls, patches], { axis: { i: 1 } }, 'embed');
-  let h = node(c, 'Add', [tokens, param(c, 'vision_model.embeddings.position_embedding.weight')], undefined, 'pos');
+  const n = c.g.node('Shape', ['pixel_values'], { start: { i: 0 }, end: { i: 1 } }, 'n');
+  const clsShape = c.g.node('Concat', [n, c.g.ints('shape_1_hidden', [1, hidden])], { axis: { i: 0 } }, 'cls_shape');
+  const cls = c.g.node('Expand', [param(c, 'vision_model.embeddings.class_embedding', [1, 1, hidden]), clsShape], undefined, 'cls');
+  const tokens = c.g.node('Concat', [cls, patches], { axis: { i: 1 } }, 'embed');
+  let h = c.g.node('Add', [tokens, param(c, 'vision_model.embeddings.position_embedding.weight')], undefined, 'pos');
   h = layerNorm(c, h, 'vision_model.pre_layrnorm', v.layerNormEps);
 
   for (let i = 0; i < v.numHiddenLayers; i++) {
     const prefix = `vision_model.encoder.layers.${i}`;
-    const attended = node(c, 'Add', [h, attention(c, layerNorm(c, h, `${prefix}.layer_norm1`, v.layerNormEps), `${prefix}.self_attn`, v.numAttentionHeads, hidden)], undefined, 'res');
+    const attended = c.g.node('Add', [h, attention(c, layerNorm(c, h, `${prefix}.layer_norm1`, v.layerNormEps), `${prefix}.self_attn`, v.numAttentionHeads, hidden)], undefined, 'res');
     const mlp = linear(c, activation(c, linear(c, layerNorm(c, attended, `${prefix}.layer_norm2`, v.layerNormEps), `${prefix}.mlp.fc1`), v.hiddenAct), `${prefix}.mlp.fc2`);
-    h = node(c, 'Add', [attended, mlp], undefined, 'res');
+    h = c.g.node('Add', [attended, mlp], undefined, 'res');
   }
 
-  const clsOut = node(c, 'Gather', [h, constI(c, 'index_0', [0], [])], { axis: { i: 1 } }, 'cls_out');
+  const clsOut = c.g.node('Gather', [h, c.g.ints('index_0', [0], [])], { axis: { i: 1 } }, 'cls_out');
   const embeds = linear(c, layerNorm(c, clsOut, 'vision_model.post_layernorm', v.layerNormEps), 'visual_projection', false);
-  c.nodes.push({ op: 'Identity', inputs: [embeds], outputs: ['image_embeds'], name: 'out_image_embeds' });
+  c.g.output('image_embeds', embeds);
   return {
     name: 'clip_vision',
-    nodes: c.nodes,
-    initializers: c.inits,
+    nodes: c.g.nodes,
+    initializers: c.g.initializers,
     inputs: [{ name: 'pixel_values', dims: ['N', S, S, 3] }],
     outputs: [{ name: 'image_embeds', dims: ['N', config.projectionDim] }],
   };

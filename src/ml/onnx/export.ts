@@ -1,5 +1,6 @@
 import { LRELU_SLOPE, PPM_BINS, STAGE1, STAGE2, parameterSpecs, ppmBranch, type EnhancerNet, type PadMode, type TrunkLayer } from '../enhancer/network';
-import { encodeModel, type GraphSpec, type NodeSpec, type TensorInit, type ValueSpec } from './proto';
+import { GraphBuilder } from './graphBuilder';
+import { encodeModel, type GraphSpec, type ValueSpec } from './proto';
 
 /**
  * ONNX graphs of the enhancer, built from an EnhancerNet's weights by walking the network's own
@@ -19,41 +20,21 @@ import { encodeModel, type GraphSpec, type NodeSpec, type TensorInit, type Value
 export type EnhancerGraphKind = 'pool' | 'rest' | 'full';
 
 interface Ctx {
-  nodes: NodeSpec[];
-  inits: TensorInit[];
-  used: Set<string>;
+  g: GraphBuilder;
   sd: Map<string, { shape: number[]; data: Float32Array }>;
-  n: number;
-}
-
-function fresh(c: Ctx, stem: string): string {
-  return `${stem}_${c.n++}`;
-}
-
-function node(c: Ctx, op: string, inputs: string[], attrs?: NodeSpec['attrs'], stem = op.toLowerCase()): string {
-  const out = fresh(c, stem);
-  c.nodes.push({ op, inputs, outputs: [out], name: out, attrs });
-  return out;
 }
 
 /** A weight as an initializer (once), PyTorch layout (OIHW); PReLU slopes shaped to broadcast over [N,C,H,W]. */
 function param(c: Ctx, name: string, prelu = false): string {
-  if (!c.used.has(name)) {
+  return c.g.init(name, () => {
     const t = c.sd.get(name);
     if (!t) throw new Error(`ONNX export: the enhancer has no weight '${name}'.`);
-    const dims = prelu && t.data.length > 1 ? [t.data.length, 1, 1] : t.shape;
-    c.inits.push({ name, dims, data: t.data });
-    c.used.add(name);
-  }
-  return name;
+    return { dims: prelu && t.data.length > 1 ? [t.data.length, 1, 1] : t.shape, data: t.data };
+  });
 }
 
 function reflectPad(c: Ctx, x: string): string {
-  if (!c.used.has('pads_reflect1')) {
-    c.inits.push({ name: 'pads_reflect1', dims: [8], int64: [0, 0, 1, 1, 0, 0, 1, 1] });
-    c.used.add('pads_reflect1');
-  }
-  return node(c, 'Pad', [x, 'pads_reflect1'], { mode: { s: 'reflect' } }, 'pad');
+  return c.g.node('Pad', [x, c.g.ints('pads_reflect1', [0, 0, 1, 1, 0, 0, 1, 1])], { mode: { s: 'reflect' } }, 'pad');
 }
 
 function conv(c: Ctx, x: string, weight: string, pad: 'zero' | 'reflect' | 'none', bias?: string): string {
@@ -62,11 +43,11 @@ function conv(c: Ctx, x: string, weight: string, pad: 'zero' | 'reflect' | 'none
   const p = pad === 'zero' ? (k - 1) / 2 : 0;
   const inputs = [input, param(c, weight)];
   if (bias) inputs.push(param(c, bias));
-  return node(c, 'Conv', inputs, { kernel_shape: { ints: [k, k] }, pads: { ints: [p, p, p, p] }, strides: { ints: [1, 1] } }, 'conv');
+  return c.g.node('Conv', inputs, { kernel_shape: { ints: [k, k] }, pads: { ints: [p, p, p, p] }, strides: { ints: [1, 1] } }, 'conv');
 }
 
 function lrelu(c: Ctx, x: string): string {
-  return node(c, 'LeakyRelu', [x], { alpha: { f: LRELU_SLOPE } }, 'lrelu');
+  return c.g.node('LeakyRelu', [x], { alpha: { f: LRELU_SLOPE } }, 'lrelu');
 }
 
 function layer(c: Ctx, x: string, l: TrunkLayer, padMode: PadMode): string {
@@ -75,14 +56,14 @@ function layer(c: Ctx, x: string, l: TrunkLayer, padMode: PadMode): string {
     const w2 = `ResidualBlock${l.block}.conv2.weight`;
     const h = lrelu(c, conv(c, x, w1, 'reflect'));
     const y = conv(c, h, w2, 'reflect');
-    return lrelu(c, node(c, 'Add', [y, x], undefined, 'add'));
+    return lrelu(c, c.g.node('Add', [y, x], undefined, 'add'));
   }
   const z = conv(c, x, `${l.name}.weight`, l.pad === 'mode' ? padMode : 'zero', l.bias ? `${l.name}.bias` : undefined);
   if (l.act === 'none') return z;
-  if (l.act === 'relu') return node(c, 'Relu', [z], undefined, 'relu');
+  if (l.act === 'relu') return c.g.node('Relu', [z], undefined, 'relu');
   if (l.act === 'lrelu') return lrelu(c, z);
   if (!l.alpha) throw new Error(`ONNX export: PReLU layer '${l.name}' names no slope.`);
-  return node(c, 'PRelu', [z, param(c, l.alpha, true)], undefined, 'prelu');
+  return c.g.node('PRelu', [z, param(c, l.alpha, true)], undefined, 'prelu');
 }
 
 function walk(c: Ctx, x: string, layers: readonly TrunkLayer[], padMode: PadMode): string {
@@ -95,10 +76,10 @@ const upIn = (k: number): ValueSpec[] => [{ name: `uh_${k}`, dims: ['H', PPM_BIN
 
 /** The graph spec of one kind (see the file comment). `padMode` as in ForwardOptions (tiled Enhance uses 'reflect'). */
 export function enhancerGraph(net: EnhancerNet, kind: EnhancerGraphKind, padMode: PadMode = 'reflect'): GraphSpec {
-  const c: Ctx = { nodes: [], inits: [], used: new Set(), sd: net.stateDict(), n: 0 };
+  const c: Ctx = { g: new GraphBuilder(), sd: net.stateDict() };
   const inputs: ValueSpec[] = [{ name: 'x', dims: [1, 'H', 'W', 3] }];
   const outputs: ValueSpec[] = [];
-  const x = node(c, 'Transpose', ['x'], { perm: { ints: [0, 3, 1, 2] } }, 'nchw');
+  const x = c.g.node('Transpose', ['x'], { perm: { ints: [0, 3, 1, 2] } }, 'nchw');
   const f1 = walk(c, x, STAGE1, padMode);
 
   const bins = PPM_BINS.map((_, k) => k);
@@ -106,10 +87,10 @@ export function enhancerGraph(net: EnhancerNet, kind: EnhancerGraphKind, padMode
   if (kind !== 'rest') {
     for (const k of bins) inputs.push(...poolIn(k));
     // pooled = Ph · f1 · Pwᵀ per channel (MatMul broadcasts the [b,H] / [W,b] matrices over [1,32,…]).
-    pooled = bins.map((k) => node(c, 'MatMul', [node(c, 'MatMul', [`ph_${k}`, f1], undefined, 'poolh'), `pwT_${k}`], undefined, 'pool'));
+    pooled = bins.map((k) => c.g.node('MatMul', [c.g.node('MatMul', [`ph_${k}`, f1], undefined, 'poolh'), `pwT_${k}`], undefined, 'pool'));
     if (kind === 'pool') {
       bins.forEach((k) => {
-        c.nodes.push({ op: 'Identity', inputs: [pooled[k]], outputs: [`pooled_${k}`], name: `out_pooled_${k}` });
+        c.g.output(`pooled_${k}`, pooled[k]);
         outputs.push(pooledIn(k));
       });
     }
@@ -122,15 +103,15 @@ export function enhancerGraph(net: EnhancerNet, kind: EnhancerGraphKind, padMode
     for (const k of bins) inputs.push(...upIn(k));
     const ups = bins.map((k) => {
       const { conv: w, alpha } = ppmBranch(k);
-      const ctx = node(c, 'PRelu', [conv(c, pooled[k], w, 'none'), param(c, alpha, true)], undefined, 'ppm');
-      return node(c, 'MatMul', [node(c, 'MatMul', [`uh_${k}`, ctx], undefined, 'uph'), `uwT_${k}`], undefined, 'up');
+      const ctx = c.g.node('PRelu', [conv(c, pooled[k], w, 'none'), param(c, alpha, true)], undefined, 'ppm');
+      return c.g.node('MatMul', [c.g.node('MatMul', [`uh_${k}`, ctx], undefined, 'uph'), `uwT_${k}`], undefined, 'up');
     });
-    const cat = node(c, 'Concat', [f1, ...ups], { axis: { i: 1 } }, 'concat');
+    const cat = c.g.node('Concat', [f1, ...ups], { axis: { i: 1 } }, 'concat');
     const L = walk(c, cat, STAGE2, padMode);
-    c.nodes.push({ op: 'Identity', inputs: [L], outputs: ['L'], name: 'out_L' });
+    c.g.output('L', L);
     outputs.push({ name: 'L', dims: [1, 1, 'H', 'W'] });
   }
-  return { name: `enhancer_${kind}`, nodes: c.nodes, initializers: c.inits, inputs, outputs };
+  return { name: `enhancer_${kind}`, nodes: c.g.nodes, initializers: c.g.initializers, inputs, outputs };
 }
 
 /** Serialised ONNX model of one kind. */
