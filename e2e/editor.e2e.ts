@@ -16,18 +16,6 @@ async function nodeIds(page: Page): Promise<string[]> {
   return page.locator('.react-flow__node').evaluateAll((els) => els.map((e) => e.getAttribute('data-id') ?? ''));
 }
 
-/** Mean brightness (0..1) of the thumbnails drawn inside a node: proves real pixels arrived. */
-async function thumbBrightness(page: Page, nodeId: string): Promise<number[]> {
-  return page.locator(`[data-testid="node-${nodeId}"] canvas.thumb`).evaluateAll((canvases) =>
-    (canvases as HTMLCanvasElement[]).map((c) => {
-      const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
-      let sum = 0;
-      for (let i = 0; i < d.length; i += 4) sum += d[i] + d[i + 1] + d[i + 2];
-      return sum / ((d.length / 4) * 3 * 255);
-    }),
-  );
-}
-
 /** The RGB pixels (0..1) of the thumbnails drawn inside a node, with their sizes. */
 async function thumbPixels(page: Page, nodeId: string): Promise<{ w: number; h: number; rgb: number[] }[]> {
   return page.locator(`[data-testid="node-${nodeId}"] canvas.thumb`).evaluateAll((canvases) =>
@@ -38,6 +26,11 @@ async function thumbPixels(page: Page, nodeId: string): Promise<{ w: number; h: 
       return { w: c.width, h: c.height, rgb };
     }),
   );
+}
+
+/** Mean brightness (0..1) of each thumbnail drawn inside a node: proves real pixels arrived. */
+async function thumbBrightness(page: Page, nodeId: string): Promise<number[]> {
+  return (await thumbPixels(page, nodeId)).map((t) => t.rgb.reduce((a, b) => a + b, 0) / t.rgb.length);
 }
 
 /** Mean absolute difference between two thumbnail sets drawn at the same sizes. */
