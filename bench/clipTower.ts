@@ -25,7 +25,7 @@ import { parseClipConfig } from '../src/ml/clip/config';
 import { ClipEncoder } from '../src/ml/clip/encoder';
 import { ClipModel } from '../src/ml/clip/model';
 import { clipTensorSpecs } from '../src/ml/clip/weights';
-import { sharedDataDir } from '../src/ml/testing';
+import { maxAbsDiff, sharedDataDir } from '../src/ml/testing';
 import { OnnxClipTower } from '../src/ml/onnx/clipRuntime';
 import { loadOrt } from '../src/ml/onnx/runtime';
 
@@ -84,11 +84,6 @@ async function main(): Promise<void> {
   const loaded = await loadOrt();
   if ('error' in loaded) throw new Error(`onnxruntime-node: ${loaded.error}`);
   const ort = loaded.ort;
-  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-    let d = 0;
-    for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-    return d;
-  };
   // Same weights, same answer (within float rounding) before timing.
   const ref = tf.tidy(() => clip.model.vision(tf.transpose(nchw, [0, 2, 3, 1]) as tf.Tensor4D).embeds).dataSync();
   const engines: [string, () => Promise<void>][] = [['tfjs-wasm', tfjsRun]];
@@ -96,14 +91,14 @@ async function main(): Promise<void> {
   const ours = await OnnxClipTower.create(clip.model, { threads });
   const nhwc = tf.tidy(() => tf.transpose(nchw, [0, 2, 3, 1])).dataSync() as Float32Array;
   engines.push(['ort (our export)', async () => void (await ours.embeds(nhwc, batch))]);
-  notes.push(`our export ${maxDiff(ref, await ours.embeds(nhwc, batch)).toExponential(2)}`);
+  notes.push(`our export ${maxAbsDiff(ref, await ours.embeds(nhwc, batch)).toExponential(2)}`);
   let session: Awaited<ReturnType<typeof ort.InferenceSession.create>> | undefined;
   if (modelName === 'tiny' && existsSync(onnxPath)) {
     const s = await ort.InferenceSession.create(onnxPath, { intraOpNumThreads: threads, interOpNumThreads: 1 });
     session = s;
     const input = new ort.Tensor('float32', pixels, [batch, 3, S, S]);
     engines.push(['ort (PyTorch export)', async () => void (await s.run({ pixel_values: input }))]);
-    notes.push(`PyTorch export ${maxDiff(ref, (await s.run({ pixel_values: input })).image_embeds.data as Float32Array).toExponential(2)}`);
+    notes.push(`PyTorch export ${maxAbsDiff(ref, (await s.run({ pixel_values: input })).image_embeds.data as Float32Array).toExponential(2)}`);
   } else notes.push(modelName === 'tiny' ? `PyTorch export skipped (${path.relative(process.cwd(), onnxPath)} missing)` : 'no PyTorch export of this model');
 
   console.log(`# ${clip.label} vision tower + projection, batch ${batch} × 3×${S}², ${threads} thread(s) (wasm reports ${wasmThreadsInUse() ?? '?'}); onnxruntime-node ${ort.env.versions.common}; max |tfjs − ort|: ${notes.join(', ')}`);
