@@ -40,7 +40,7 @@ const enhanceOne = (net: EnhancerNet, t: tf.Tensor3D) => tf.tidy(() => net.forwa
 const pct = (x: number) => (100 * x).toFixed(2);
 
 async function savePng(t: tf.Tensor3D, file: string) {
-  const d = await tf.browser ? Uint8Array.from(t.dataSync(), (v) => Math.round(Math.min(1, Math.max(0, v)) * 255)) : new Uint8Array();
+  const d = Uint8Array.from(t.dataSync(), (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
   await sharp(Buffer.from(d), { raw: { width: t.shape[1], height: t.shape[0], channels: 3 } }).png().toFile(file);
 }
 
