@@ -4,6 +4,7 @@ import biasCorrect from './biasCorrect';
 import compare from './compare';
 import exposure from './exposure';
 import imageLoader from './imageLoader';
+import joinBatches from './joinBatches';
 import metrics from './metrics';
 import output from './output';
 import { collectHandles, collectTensors, type AnyNodeDefinition, type ImageBatchValue, type PortValues, type ResidualValue } from '../src/engine';
@@ -55,6 +56,13 @@ describe('nodes leak no tensors (success and failure)', () => {
     const b = batch(image('a.png', 0.5), image('b.png', 0.9));
     expect(await leaked(exposure, { images: b }, { stops: 1, gamma: 1.4 })).toBe(0);
     tf.dispose(b.images.map((i) => i.tensor));
+  });
+
+  it('Join Batches', async () => {
+    const a = batch(image('a.png', 0.5), image('b.png', 0.9));
+    expect(await leaked(joinBatches, { a, b: a }, {})).toBe(0);
+    expect(await leaked(joinBatches, { a, b: a }, { onDuplicate: 'error' })).toBe(0); // fails: every name clashes
+    tf.dispose(a.images.map((i) => i.tensor));
   });
 
   it('Output', async () => {
