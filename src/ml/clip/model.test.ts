@@ -85,6 +85,12 @@ describe('tiny CLIP vs HF float64 reference (tiny_clip_embeds.json)', () => {
     tf.dispose([pixels, images]);
   });
 
+  it('embedTokens (text prompts start from it) leaks no tensors', () => {
+    const before = tf.memory().numTensors;
+    clip.model.embedTokens(ref.text_sequences).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('imageFeatures gives layers + 1 hidden states', () => {
     const images = tf.randomUniform([1, 16, 16, 3], 0, 1, 'float32', 4) as tf.Tensor4D;
     const features = clip.imageFeatures(images);

@@ -188,8 +188,8 @@ export class ClipModel {
         if (!Number.isInteger(id) || id < 0 || id >= t.vocabSize) throw new Error(`token id ${id} is outside the vocabulary (0..${t.vocabSize - 1}).`);
       }
     }
-    const flat = tf.tensor1d(tokenIds.flat(), 'int32');
-    return tf.reshape(tf.gather(this.tokenEmbedding, flat), [tokenIds.length, length, t.hiddenSize]);
+    // tidy: the id tensor and the gathered rows are intermediates (they leaked 2 tensors per call).
+    return tf.tidy(() => tf.reshape(tf.gather(this.tokenEmbedding, tf.tensor1d(tokenIds.flat(), 'int32')), [tokenIds.length, length, t.hiddenSize]) as tf.Tensor3D);
   }
 
   /**
