@@ -70,7 +70,7 @@ describe('backends', () => {
 // ---- Training the default graph on each backend ------------------------------------------------
 
 /**
- * The editor's default graph (rave-unpaired.json), shrunk like the CLI's webgpu-examples test
+ * The editor's default graph (quick-start.json), shrunk like the CLI's webgpu-examples test
  * (SwiftShader is software: a 16² step costs seconds there). One backlit image, so every step sees
  * the same picture and a falling loss means learning, not an easier draw. No reconstruction
  * warm-up: from the identity start its loss is ~1e-7 and its gradients are float rounding noise,
@@ -83,6 +83,8 @@ function shrunkDefaultGraph(): unknown {
   for (const n of g.nodes) {
     if (n.type === 'image-loader') n.params.maxSide = 48;
     if (n.id === 'to-backlight') n.params.maxCount = 1;
+    if (n.id === 'held-out') n.params.maxCount = 2;
+    if (n.type === 'compare') n.params.cellSize = 48;
     if (n.type === 'enhancer-trainer') Object.assign(n.params, { iterations: ITERATIONS, warmupIterations: WARMUP, imageSize: 16, batchSize: 1, checkpoint: '' });
   }
   return g;

@@ -8,4 +8,4 @@ export const examples: Array<{ file: string; graph: Graph }> = Object.entries(fi
   .sort((a, b) => a.file.localeCompare(b.file));
 
 /** The graph the editor opens with on a first visit. */
-export const DEFAULT_EXAMPLE = 'rave-unpaired.json';
+export const DEFAULT_EXAMPLE = 'quick-start.json';

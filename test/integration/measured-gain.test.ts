@@ -7,8 +7,10 @@
  *
  * Two enhancers are measured:
  *  - the bundled enhancer (public/models/bundled-enhancer, made by graphs/recipes/train-bundled.json);
- *  - the default recipe: the editor's default graph (graphs/rave-unpaired.json) trained here as a
- *    new user would run it.
+ *  - the default recipe: the editor's default graph (graphs/quick-start.json) trained here as a
+ *    new user would run it; its part ③ (Compare: the trained enhancer, Exposure/Gamma and CLAHE on
+ *    Synthetic Backlight renderings of the 10 samples/more-well-lit photos it never trained on) is
+ *    read from the same run.
  * On the held-out photos (means over the 14): for the bundled enhancer, issue 12's targets — the clipped
  * fraction (luma > 0.98) rises by at most 1 point, the dark fraction (luma < 0.1) falls by at least a
  * third, and the projection on r moves toward the target (its recipe's r and target); the same for the
@@ -33,7 +35,7 @@ import syntheticBacklight from '../../nodes/syntheticBacklight';
 import { BUNDLED_ENHANCER } from '../../nodes/enhance';
 import { NodeHost } from '../../src/cli/nodeHost';
 import { loadNodeRegistry } from '../../src/cli/loadNodes';
-import { Executor, loadGraph, type Graph, type ImageBatchValue, type NamedImage, type ResidualValue } from '../../src/engine';
+import { Executor, loadGraph, type Graph, type ImageBatchValue, type NamedImage, type ReportValue, type ResidualValue } from '../../src/engine';
 import { MemoryHost } from '../../src/engine/testing/memoryHost';
 import { fakeContext } from '../../src/engine/testing/build';
 import type { ImageEncoder } from '../../src/ml/encoder';
@@ -150,15 +152,33 @@ describe('measured gain on held-out real backlit photos', () => {
     ex.dispose();
   }, 300_000);
 
-  it('the default recipe (graphs/rave-unpaired.json, trained here): clipped +≤1 pt, dark −≥⅓, <E,r> toward its target', async () => {
+  it('the default recipe (graphs/quick-start.json, trained here): clipped +≤1 pt, dark −≥⅓, <E,r> toward its target; part ③ compared with the baselines', async () => {
     const t0 = Date.now();
-    const ex = await runGraph('graphs/rave-unpaired.json');
+    const ex = await runGraph('graphs/quick-start.json');
     console.log(`default graph ran in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
-    const g = measure('DEFAULT RECIPE (rave-unpaired.json)', ex.outputsOf('train')!.enhancer as EnhancerNet, ex.outputsOf('encoder')!.encoder as ImageEncoder, ex.outputsOf('remove-colour')!.residual as ResidualValue);
-    // Measured (CLI run of the same graph): clipped 1.75 → 0.03 %, dark 42.1 → 26.8 % (ratio 0.64, close
-    // to the ⅓ limit), mean luma 0.297 → 0.312: it keeps skies and lifts shadows only moderately.
+    const g = measure('DEFAULT RECIPE (quick-start.json)', ex.outputsOf('train')!.enhancer as EnhancerNet, ex.outputsOf('encoder')!.encoder as ImageEncoder, ex.outputsOf('remove-colour')!.residual as ResidualValue);
+    // Measured (this test and the CLI): clipped 1.75 → 0.20 %, dark 42.1 → 23.3 % (ratio 0.55), mean luma
+    // 0.297 → 0.373. With identity weight 22.5 (the previous default) it was 0.03 %, 26.8 % and 0.312.
     expectGain(g);
     expect(g.meanLuma[1]).toBeGreaterThan(g.meanLuma[0]);
+
+    // Part ③: the Compare node's means (first rows) over the 10 held-out renderings, as the editor shows them.
+    const rows = (ex.outputsOf('compare')!.report as ReportValue).rows.filter((r) => r.name === 'mean');
+    const col = (label: string) => {
+      const r = rows.find((x) => x.column === label);
+      expect(r, `Compare column ${label}`).toBeDefined();
+      return { psnr: Number(r!.PSNR), ssim: Number(r!.SSIM) };
+    };
+    const [input, trained, gamma, claheCol] = ['backlit', 'trained here', 'Exposure/Gamma', 'CLAHE'].map(col);
+    console.log(`QUICK START ③ (10 held-out renderings, gray PSNR dB / SSIM): input ${input.psnr.toFixed(2)} / ${input.ssim.toFixed(3)}; trained ${trained.psnr.toFixed(2)} / ${trained.ssim.toFixed(3)}; Exposure/Gamma ${gamma.psnr.toFixed(2)} / ${gamma.ssim.toFixed(3)}; CLAHE ${claheCol.psnr.toFixed(2)} / ${claheCol.ssim.toFixed(3)}`);
+    // Measured: input 14.50 / 0.721, trained 19.51 / 0.890, Exposure/Gamma (stops 0, gamma 2) 22.02 / 0.904,
+    // CLAHE (clip 3, 4×4) 17.26 / 0.799. The trained enhancer beats the input and CLAHE by a wide margin;
+    // it does NOT beat the best global curve on these renderings (100 steps at 64 px; see the graph's
+    // description), so that is printed, not asserted either way.
+    expect(trained.psnr).toBeGreaterThan(input.psnr + 3);
+    expect(trained.ssim).toBeGreaterThan(input.ssim + 0.1);
+    expect(trained.psnr).toBeGreaterThan(claheCol.psnr + 1);
+    expect(trained.ssim).toBeGreaterThan(claheCol.ssim + 0.03);
     ex.dispose();
   }, 1_200_000); // ~1 min on a free laptop CPU; many minutes on a shared 2-core box
 });

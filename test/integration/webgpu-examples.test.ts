@@ -29,6 +29,7 @@ const SHRINK: Record<string, string[]> = {
   'batch-enhance.json': [...LOADERS('well-lit', 'to-backlight', 'photos'), ...TRAIN('train')],
   'brighten.json': ['load.maxCount=2'],
   'residual-vector.json': LOADERS('well-lit', 'to-backlight'),
+  'quick-start.json': [...LOADERS('well-lit', 'to-backlight', 'held-out'), 'held-out.maxCount=2', ...TRAIN('train'), 'train.checkpointEvery=1', 'compare.cellSize=48'],
   'rave-unpaired.json': [...LOADERS('well-lit', 'to-backlight'), ...TRAIN('train'), 'train.checkpointEvery=1'],
   'rave-paired.json': [...LOADERS('well-lit'), ...TRAIN('train')],
   'latent-prompts.json': [...LOADERS('well-lit', 'to-backlight'), 'prompts-1.iterations=3', 'prompts-2.iterations=2', ...TRAIN('train-1'), 'train-2.iterations=1', 'train-2.imageSize=16', 'train-2.batchSize=1'],
@@ -118,13 +119,13 @@ const allGraphs = readdirSync(GRAPHS_DIR).filter((f) => f.endsWith('.json')).sor
 /**
  * `npm test` (and so CI) compares this core set: the plain pipeline, the residual vector and the
  * default RAVE training (trainer + Enhance + Bias Correct), about 5 min on SwiftShader with 2 cores.
- * rave-paired.json is left to `WEBGPU_EXAMPLES=all`: its node types are a subset of the default
- * graph's (it cost CI ~4 min of SwiftShader for no new kernel).
+ * rave-paired.json and rave-unpaired.json are left to `WEBGPU_EXAMPLES=all`: their node types are a
+ * subset of the default graph's (rave-paired cost CI ~4 min of SwiftShader for no new kernel).
  * `WEBGPU_EXAMPLES=all` runs every example (25+ min on SwiftShader). latent-prompts.json once
  * "disagreed" (cos(p₋, p₊) 0.045 vs 0.195): its prompt learner's seed 0 meant Math.random() in
  * tfjs's randomNormal, so any two runs differed, on any backend (fixed in randomLatentInit).
  */
-const CORE = ['brighten.json', 'residual-vector.json', 'rave-unpaired.json'];
+const CORE = ['brighten.json', 'residual-vector.json', 'quick-start.json'];
 const graphs = process.env.WEBGPU_EXAMPLES === 'all' ? allGraphs : allGraphs.filter((g) => CORE.includes(g));
 
 describe('every example graph on webgpu agrees with wasm', () => {
