@@ -66,17 +66,17 @@ describe('editor', () => {
     const before = meanAbsDiff(backlit, originals);
     const after = meanAbsDiff(enhanced, originals);
     console.log(`default graph: brightness original ${mean(originals).toFixed(4)} backlit ${mean(backlit).toFixed(4)} enhanced ${mean(enhanced).toFixed(4)}; |x - original| backlit ${before.toFixed(4)} enhanced ${after.toFixed(4)}`);
-    // The default graph trains on synthetic pairs (the renderings keep their highlights, so the mean rises
-    // less than with a uniform darkening): the enhancer must lift them and bring them closer to their
-    // originals. Measured in Chromium (wasm): brightness 0.339 → 0.367 (originals 0.505), mean |x − original|
-    // 0.178 → 0.156 — a modest gain in 100 steps at 64 px, which is what the default recipe gives today.
-    expect(mean(enhanced)).toBeGreaterThan(mean(backlit) + 0.01);
-    expect(after).toBeLessThan(0.95 * before);
-    // ① The bundled enhancer, as it showed a few seconds after Run, also lifts the renderings toward their originals.
+    // The default graph trains on synthetic pairs: the enhancer must lift them and bring them closer to their
+    // originals. Measured in Chromium (wasm): brightness 0.339 → 0.444 (originals 0.505), mean |x − original|
+    // 0.178 → 0.105 (with identity weight 22.5, the previous recipe: 0.367 and 0.156).
+    expect(mean(enhanced)).toBeGreaterThan(mean(backlit) + 0.05);
+    expect(after).toBeLessThan(0.8 * before);
+    // ① The bundled enhancer, as it showed a few seconds after Run (24 s here on a loaded 2-core box, wasm
+    // start-up included), also lifts the renderings toward their originals: measured 0.449 and 0.099.
     const bundledDiff = meanAbsDiff(bundledThumbs, originals);
     console.log(`bundled enhancer: done ${bundledAfter.toFixed(1)} s after Run; brightness ${mean(bundledThumbs).toFixed(4)}; |x - original| ${bundledDiff.toFixed(4)}`);
-    expect(mean(bundledThumbs)).toBeGreaterThan(mean(backlit) + 0.01);
-    expect(bundledDiff).toBeLessThan(0.95 * before);
+    expect(mean(bundledThumbs)).toBeGreaterThan(mean(backlit) + 0.05);
+    expect(bundledDiff).toBeLessThan(0.8 * before);
     // ③ The Compare node's table on the held-out renderings, as the user reads it: the mean rows come first.
     const means = await page.locator('[data-testid="node-compare"] [data-testid="report"] tbody tr').evaluateAll((trs) =>
       trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent ?? '')).filter((c) => c[0] === 'mean').map((c) => ({ column: c[1], psnr: Number(c[2]), ssim: Number(c[3]) })),
