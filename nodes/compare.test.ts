@@ -85,6 +85,16 @@ describe('compare node', () => {
     expect(scoreCaption({ psnr: 21.3456, ssim: 0.81234 }, 96)).toBe('21.35 / 0.812');
   });
 
+  it('says why an SSIM is NaN: a flat image (a collapsed enhancer) has no data range', async () => {
+    // Ground truth with a flat half: there SSIM is 0/0 against a flat image (where it has texture, 0).
+    const gt = tf.tidy(() => tf.concat([tf.randomUniform([16, 8, 3], 0, 1, 'float32', 3), tf.fill([16, 8, 3], 0.5)], 1) as tf.Tensor3D);
+    const input = batch(['p.png', tf.tidy(() => tf.mul(gt, 0.5) as tf.Tensor3D)]);
+    const { report, logs } = await run({ input, a: batch(['p.png', solid(16, 16, [1, 1, 1])]), groundTruth: batch(['p.png', gt]) }, { labelA: 'collapsed' });
+    expect(report.rows.find((r) => r.name === 'p.png' && r.column === 'collapsed')!.SSIM).toBeNaN();
+    expect(report.rows.find((r) => r.name === 'p.png' && r.column === 'input')!.SSIM).not.toBeNaN();
+    expect(logs.filter((l) => /undefined \(NaN\)/.test(l))).toEqual([expect.stringMatching(/"p\.png" \(collapsed\).*flat/)]);
+  });
+
   it('without ground truth: a figure and no scores; maxRows limits the figure, not the table', async () => {
     const input = batch(['a.jpg', solid(8, 8, RED)], ['b.jpg', solid(8, 8, RED)], ['c.jpg', solid(8, 8, RED)]);
     const { grid, report, logs } = await run({ input, a: input }, { cellSize: 48, maxRows: 2, name: 'fig' });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineNode, type ImageBatchValue, type NamedImage, type ReportValue } from '../src/engine';
 import { downscale, drawGrid, fitSize, indexByName, listNames, rgbOf, textWidth, unmatched, type GridCell } from '../src/ml/interpret';
-import { raveMetrics } from '../src/ml/metrics';
+import { raveMetrics, undefinedSsimNote } from '../src/ml/metrics';
 
 const COLUMNS = ['a', 'b', 'c'] as const;
 
@@ -76,6 +76,8 @@ export default defineNode({
           ctx.fail('groundTruth', `"${name}" of ${col.label} is ${w}×${h} but its ground truth "${gt!.name}" is ${gtRgb.width}×${gtRgb.height}.`, 'load and enhance at the ground truth\'s size.');
         }
         const m = raveMetrics(gtRgb!, await rgbOf(img.tensor));
+        const flat = undefinedSsimNote(`"${name}" (${col.label})`, m);
+        if (flat) ctx.log(flat);
         scores.set(c, m);
         table.push({ name, column: col.label, PSNR: m.psnr, SSIM: m.ssim });
       }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { defineNode, outputPath, writeFileGroup, type ImageBatchValue, type PromptPairValue, type ReportValue, type ResidualValue } from '../src/engine';
 import type { ImageEncoder } from '../src/ml/encoder';
 import { indexByName, listNames, reportCsv, rgbOf, unmatched } from '../src/ml/interpret';
-import { colorMetrics, raveMetrics } from '../src/ml/metrics';
+import { colorMetrics, raveMetrics, undefinedSsimNote } from '../src/ml/metrics';
 import { distribution, exposureStats, newlyClipped, percentileRank, type FloatRgb } from '../src/ml/metrics/noReference';
 
 /** CLIP's logit scale in RAVE/CLIP-LIT: logits = 100·cos. */
@@ -110,6 +110,8 @@ export default defineNode({
           if (gh !== h || gw !== w) ctx.fail('groundTruth', `"${img.name}" is ${w}×${h} but its ground truth "${gt.name}" is ${gw}×${gh}.`, 'evaluate at the ground truth\'s size (load both with the same maxSide, and enhance at native resolution).');
           const [g, e] = await Promise.all([rgbOf(gt.tensor), rgbOf(img.tensor)]);
           const gray = raveMetrics(g, e);
+          const flat = undefinedSsimNote(`"${img.name}"`, gray);
+          if (flat) ctx.log(flat);
           const color = colorMetrics(g, e);
           Object.assign(row, { PSNR: gray.psnr, SSIM: gray.ssim, 'PSNR rgb': color.psnr, 'SSIM rgb': color.ssim });
         }

@@ -168,6 +168,16 @@ export function ssim(a: GrayImage | RgbImage, b: GrayImage | RgbImage, opts: Ssi
 
 export interface MetricPair { psnr: number; ssim: number }
 
+/**
+ * Why a RAVE SSIM is NaN, in words (undefined otherwise): the data range comes from the image scored,
+ * so a flat one (max = min, e.g. a collapsed enhancer's output) makes SSIM 0/0, as in RAVE's script;
+ * nodes log this so the NaN in their table is never silent.
+ */
+export function undefinedSsimNote(what: string, m: MetricPair): string | undefined {
+  if (!Number.isNaN(m.ssim)) return undefined;
+  return `SSIM of ${what} is undefined (NaN): that image is flat (max = min) and RAVE's SSIM takes its data range from the image scored; look at it: an enhancer that collapsed outputs a flat image.`;
+}
+
 /** PSNR and SSIM exactly as RAVE's compute_metrics.py (gray, see module comment). */
 export function raveMetrics(gt: RgbImage, enhanced: RgbImage): MetricPair {
   check(gt, enhanced, 'raveMetrics');
