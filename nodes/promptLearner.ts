@@ -52,7 +52,7 @@ export default defineNode({
     lr: z.number().min(0).max(1).default(0).describe(`Adam learning rate; 0 = auto (text ${AUTO_LR.text}, latent ${AUTO_LR.latent}: short runs). Paper: text 5e-6, latent 5e-4 over thousands of steps.`),
     weightDecay: z.number().min(0).max(1).default(1e-3),
     batchSize: z.number().int().min(1).max(256).default(16).describe('Images drawn from each set per step (paper: 16).'),
-    seed: z.number().int().min(0).default(0).describe('Random init and batch order.'),
+    seed: z.number().int().min(0).default(0).describe('The random latent init (latent mode, initFrom random) and the order images are drawn in. Text mode always starts from "X X … X", and with batchSize ≥ both set sizes every step sees the whole sets, so there the seed changes nothing.'),
     logitScale: z.number().positive().max(1000).default(100).describe('Logits = scale·cos (METHODS.md: 100, CLIP\'s). Travels with the prompts to the Enhancer Trainer. Encoders that separate the sets by far more than CLIP (the stats encoder) saturate the softmax at 100 — the enhancer then gets no gradient; use ~10 there.'),
   }),
   async run({ inputs, params, ctx }) {
