@@ -4,7 +4,7 @@ import { canonicalJson, defineNode, outputPath, hashString, writeFileGroup, type
 import type { ImageEncoder } from '../src/ml/encoder';
 import { EnhancerNet } from '../src/ml/enhancer/network';
 import { CheckpointProblem, NonFiniteWeights, assertFiniteNet, encodeEnhancer, encodeEnhancerTfjs, openCheckpoint, type TrainingState } from '../src/ml/training/enhancerFiles';
-import { TrainingDiverged, trainEnhancer } from '../src/ml/training/enhancerTraining';
+import { TrainingDiverged, outputRange, trainEnhancer } from '../src/ml/training/enhancerTraining';
 import { promptGuidance, residualGuidance, type Guidance } from '../src/ml/training/guidance';
 import type { CalibratedResidual } from './residualVector';
 
@@ -129,6 +129,11 @@ export default defineNode({
       ctx.throwIfCancelled();
       await net.download();
       assertFiniteNet(net);
+      const first = images.images[0];
+      const range = await outputRange(net, first.tensor, params.imageSize);
+      if (range.input > 0.05 && range.output < 1e-3) {
+        ctx.log(`warning: training collapsed: the enhancer turns "${first.name}" (value range ${range.input.toFixed(2)}) into a flat image (range ${range.output.toExponential(1)}) although the loss stayed finite. Lower lr (now ${params.lr}) or guidanceWeight and train again${params.checkpoint ? '; the checkpoint holds this collapsed state, so set resume to false' : ''}.`);
+      }
       if (params.exportAs) {
         // One stem for all three files: a second export goes to <name>-1.safetensors and <name>-1-tfjs/, never over the first.
         const tfjs = await encodeEnhancerTfjs(net);

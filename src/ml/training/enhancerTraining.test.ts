@@ -4,7 +4,7 @@ import { StatsEncoder } from '../encoders/stats';
 import { EnhancerNet } from '../enhancer/network';
 import { useTestBackend } from '../testing';
 import { decodeEnhancer, encodeEnhancer, type TrainingState } from './enhancerFiles';
-import { TrainingDiverged, stepRandom, trainEnhancer, type EnhancerTrainingConfig, type TrainingCallbacks } from './enhancerTraining';
+import { TrainingDiverged, outputRange, stepRandom, trainEnhancer, type EnhancerTrainingConfig, type TrainingCallbacks } from './enhancerTraining';
 import { residualGuidance, type Guidance } from './guidance';
 import { weightDiff } from './testing';
 
@@ -252,6 +252,28 @@ describe('trainEnhancer: failures, cancellation, memory', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(Object.keys(steps[steps.length - 1]).sort()).toEqual(['guidance', 'identity', 'loss', 'pixel']);
     net.dispose();
+  });
+
+  it('outputRange tells a collapsed (flat-output) network from a live one, and leaks nothing', async () => {
+    const image = tf.tidy(() => tf.randomUniform([24, 20, 3], 0, 1, 'float32', 5) as tf.Tensor3D);
+    // A collapsed network: an illumination head stuck at L = 1e-6 clamps every pixel of I / L to white.
+    const dead = EnhancerNet.create(3);
+    tf.tidy(() => {
+      dead.weights.get('cond_add1.weight')!.assign(tf.zerosLike(dead.weights.get('cond_add1.weight')!));
+      dead.weights.get('cond_add1.bias')!.assign(tf.fill(dead.weights.get('cond_add1.bias')!.shape, 1e-6));
+    });
+    const before = tf.memory().numTensors;
+    const flat = await outputRange(dead, image, 16);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(flat.input).toBeGreaterThan(0.5);
+    expect(flat.output).toBeLessThan(1e-3);
+    // The trainer's start (illumination bias 1, L ≈ 1, out ≈ in) is textured.
+    const live = EnhancerNet.create(3);
+    tf.tidy(() => live.weights.get('cond_add1.bias')!.assign(tf.onesLike(live.weights.get('cond_add1.bias')!)));
+    expect((await outputRange(live, image, 16)).output).toBeGreaterThan(0.1);
+    dead.dispose();
+    live.dispose();
+    image.dispose();
   });
 
   it('refuses a guidance from another embedding space and ground truth that does not line up', async () => {

@@ -218,6 +218,22 @@ export async function trainEnhancer(
   }
 }
 
+/**
+ * The value range (max − min) of an image and of the enhancer's output for it at the training size.
+ * A run can collapse to a constant image with a finite loss (lr 3e-3 on the default graph: loss 133,
+ * every output one grey), which the NaN guard cannot see; a flat output for a textured input says so.
+ */
+export async function outputRange(net: EnhancerNet, image: tf.Tensor3D, size: number): Promise<{ input: number; output: number }> {
+  const ranges = tf.tidy(() => {
+    const x = resizeImages(image.expandDims(0) as tf.Tensor4D, size, size, { filter: 'bilinear' });
+    const out = net.forward(x).out;
+    return tf.stack([tf.sub(tf.max(x), tf.min(x)), tf.sub(tf.max(out), tf.min(out))]);
+  });
+  const [input, output] = await ranges.data();
+  ranges.dispose();
+  return { input, output };
+}
+
 /** Cosine decay from lr to lr/10 over the guided steps (the warm-up runs at lr). */
 export function cosineLr(config: Pick<EnhancerTrainingConfig, 'lr' | 'iterations' | 'warmupIterations'>, step: number): number {
   const guided = config.iterations - config.warmupIterations;
