@@ -220,8 +220,8 @@ export async function trainEnhancer(
 
 /**
  * The value range (max − min) of an image and of the enhancer's output for it at the training size.
- * A run can collapse to a constant image with a finite loss (lr 3e-3 on the default graph: loss 133,
- * every output one grey), which the NaN guard cannot see; a flat output for a textured input says so.
+ * A run can collapse to a constant image with a finite loss (lr 3e-3 on quick-start.json: loss 37,
+ * every output one value), which the NaN guard cannot see; a flat output for a textured input says so.
  */
 export async function outputRange(net: EnhancerNet, image: tf.Tensor3D, size: number): Promise<{ input: number; output: number }> {
   const ranges = tf.tidy(() => {
