@@ -85,6 +85,21 @@ describe('compare node', () => {
     expect(scoreCaption({ psnr: 21.3456, ssim: 0.81234 }, 96)).toBe('21.35 / 0.812');
   });
 
+  it('adds RGB PSNR, which sees a colour cast that leaves gray unchanged (hand-computed)', async () => {
+    // Gray 128 vs a cast of the same RAVE gray (cv2's RGB2GRAY on RGB data: 3735·R + 19235·G + 9798·B):
+    // R +100, B −38 levels cancel (3735·100 ≈ 9798·38). Gray PSNR is cv2's ~361 dB for identical
+    // images; RGB PSNR is 10·log10(255² / mean squared level error over the 3 channels).
+    const gt = solid(8, 8, [128 / 255, 128 / 255, 128 / 255]);
+    const cast = solid(8, 8, [228 / 255, 128 / 255, 90 / 255]);
+    const { report } = await run({ input: batch(['p.png', cast]), groundTruth: batch(['p.png', gt]) });
+    const row = report.rows.find((r) => r.name === 'p.png')!;
+    expect(row.PSNR).toBeGreaterThan(300); // gray: identical
+    const mse = (100 * 100 + 0 + 38 * 38) / 3;
+    expect(row['RGB PSNR']).toBeCloseTo(10 * Math.log10((255 * 255) / mse), 6);
+    expect(report.rows[0]).toMatchObject({ name: 'mean', 'RGB PSNR': row['RGB PSNR'] });
+    expect(report.title).toMatch(/RGB PSNR/);
+  });
+
   it('says why an SSIM is NaN: a flat image (a collapsed enhancer) has no data range', async () => {
     // Ground truth with a flat half: there SSIM is 0/0 against a flat image (where it has texture, 0).
     const gt = tf.tidy(() => tf.concat([tf.randomUniform([16, 8, 3], 0, 1, 'float32', 3), tf.fill([16, 8, 3], 0.5)], 1) as tf.Tensor3D);

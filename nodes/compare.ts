@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defineNode, type ImageBatchValue, type NamedImage, type ReportValue } from '../src/engine';
 import { downscale, drawGrid, fitSize, indexByName, listNames, rgbOf, textWidth, unmatched, type GridCell } from '../src/ml/interpret';
-import { raveMetrics, undefinedSsimNote } from '../src/ml/metrics';
+import { colorPsnr, raveMetrics, undefinedSsimNote } from '../src/ml/metrics';
 
 const COLUMNS = ['a', 'b', 'c'] as const;
 
@@ -15,7 +15,7 @@ export default defineNode({
   title: 'Compare',
   category: 'Analysis',
   description:
-    'Builds a comparison figure: one row per input image (input | up to three methods | ground truth), matched by file name, each cell downscaled to cellSize, with column titles and, when ground truth is wired, RAVE-style gray PSNR/SSIM under each cell. Outputs the figure (one image, <name>.png; wire it to an Output node) and the per-image table.',
+    'Builds a comparison figure: one row per input image (input | up to three methods | ground truth), matched by file name, each cell downscaled to cellSize, with column titles and, when ground truth is wired, RAVE-style gray PSNR/SSIM under each cell. Outputs the figure (one image, <name>.png; wire it to an Output node) and the per-image table, which adds RGB PSNR: gray scores cannot see a colour cast or washed-out colours.',
   inputs: {
     input: { kind: 'ImageBatch', label: 'Input (backlit)' },
     a: { kind: 'ImageBatch', label: 'Method A', optional: true },
@@ -75,11 +75,13 @@ export default defineNode({
         if (gtRgb && (gtRgb.width !== w || gtRgb.height !== h)) {
           ctx.fail('groundTruth', `"${name}" of ${col.label} is ${w}×${h} but its ground truth "${gt!.name}" is ${gtRgb.width}×${gtRgb.height}.`, 'load and enhance at the ground truth\'s size.');
         }
-        const m = raveMetrics(gtRgb!, await rgbOf(img.tensor));
+        const rgb = await rgbOf(img.tensor);
+        const m = raveMetrics(gtRgb!, rgb);
         const flat = undefinedSsimNote(`"${name}" (${col.label})`, m);
         if (flat) ctx.log(flat);
         scores.set(c, m);
-        table.push({ name, column: col.label, PSNR: m.psnr, SSIM: m.ssim });
+        // Gray PSNR/SSIM are RAVE's metrics; RGB PSNR (all channels, uint8 as cv2) is what sees colour.
+        table.push({ name, column: col.label, PSNR: m.psnr, SSIM: m.ssim, 'RGB PSNR': colorPsnr(gtRgb!, rgb) });
       }
       if (i >= params.maxRows) continue;
       const row: GridCell[] = [];
@@ -105,11 +107,12 @@ export default defineNode({
     // Means first: the editor shows the first rows of a report.
     const means: ReportValue['rows'] = scored.map((col, c) => {
       const mine = table.filter((_, i) => i % scored.length === c);
-      return { name: 'mean', column: col.label, PSNR: avg(mine.map((r) => r.PSNR as number)), SSIM: avg(mine.map((r) => r.SSIM as number)) };
+      const mean = (k: string) => avg(mine.map((r) => r[k] as number));
+      return { name: 'mean', column: col.label, PSNR: mean('PSNR'), SSIM: mean('SSIM'), 'RGB PSNR': mean('RGB PSNR') };
     });
     const report: ReportValue = {
       kind: 'Report',
-      title: truthIndex ? `Compare: gray PSNR (dB) / SSIM vs ${params.labelTruth} (RAVE's metrics), ${input.images.length} image(s)` : `Compare: ${input.images.length} image(s), no ground truth (no scores)`,
+      title: truthIndex ? `Compare: gray PSNR (dB) / SSIM vs ${params.labelTruth} (RAVE's metrics) and RGB PSNR (dB, sees colour), ${input.images.length} image(s)` : `Compare: ${input.images.length} image(s), no ground truth (no scores)`,
       rows: [...means, ...table],
     };
     return { grid, report };

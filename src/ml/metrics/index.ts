@@ -196,3 +196,9 @@ export function colorMetrics(gt: RgbImage, enhanced: RgbImage): MetricPair {
   const b = { ...enhanced, data: toUint8(enhanced.data, 1) };
   return { psnr: psnr(a, b, 255), ssim: ssim(a, b, { channels: 3, dataRange: 255 }) };
 }
+
+/** The PSNR half of `colorMetrics` alone (the colour SSIM costs three gray ones). */
+export function colorPsnr(gt: RgbImage, enhanced: RgbImage): number {
+  check(gt, enhanced, 'colorPsnr');
+  return psnr({ ...gt, data: toUint8(gt.data, 1) }, { ...enhanced, data: toUint8(enhanced.data, 1) }, 255);
+}

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { sharedDataDir } from '../testing';
-import { colorMetrics, psnr, raveGray, raveMetrics, ssim, type RgbImage } from './index';
+import { colorMetrics, colorPsnr, psnr, raveGray, raveMetrics, ssim, type RgbImage } from './index';
 
 const fx = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 interface Ref { gt: string; enhanced: string; rave_psnr: number; rave_ssim: number; color_psnr: number; color_ssim: number; gray_checksum: number; gray_first: number[] }
@@ -30,6 +30,7 @@ describe('metrics agree with cv2 + skimage as RAVE runs them (≤1e-3)', () => {
       const c = colorMetrics(gt, enh);
       expect(Math.abs(c.psnr - r.color_psnr)).toBeLessThan(1e-3);
       expect(Math.abs(c.ssim - r.color_ssim)).toBeLessThan(1e-3);
+      expect(colorPsnr(gt, enh)).toBe(c.psnr);
     });
   }
 });
