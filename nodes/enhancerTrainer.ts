@@ -4,7 +4,7 @@ import { canonicalJson, defineNode, outputPath, hashString, writeFileGroup, type
 import type { ImageEncoder } from '../src/ml/encoder';
 import { EnhancerNet } from '../src/ml/enhancer/network';
 import { CheckpointProblem, NonFiniteWeights, assertFiniteNet, encodeEnhancer, encodeEnhancerTfjs, openCheckpoint, type TrainingState } from '../src/ml/training/enhancerFiles';
-import { TrainingDiverged, outputRange, trainEnhancer } from '../src/ml/training/enhancerTraining';
+import { TrainingCollapsed, TrainingDiverged, assertNotCollapsed, trainEnhancer } from '../src/ml/training/enhancerTraining';
 import { promptGuidance, residualGuidance, type Guidance } from '../src/ml/training/guidance';
 import type { CalibratedResidual } from './residualVector';
 
@@ -106,11 +106,14 @@ export default defineNode({
     net ??= inputs.init ? cloneNet(inputs.init as EnhancerNet) : EnhancerNet.create(params.seed);
 
     const written: ReportValue['rows'] = [];
+    let savedStep = resumeState?.step; // the step the checkpoint file holds for this run, if any
+    const goodCheckpoint = () => (savedStep === undefined ? 'no checkpoint of this run was written yet; ' : `the last good checkpoint (${params.checkpoint}, step ${savedStep}) is kept; `);
     const save = async (step: number, optimizer: TrainingState['optimizer']) => {
       if (!params.checkpoint) return;
       await net!.download(); // GPU backends: weights read back asynchronously before encoding
       const bytes = encodeEnhancer(net!, { step, optimizer, metadata: { run: runId, iterations: String(params.iterations) } });
       await ctx.host.writeFile('', params.checkpoint, bytes, { overwrite: true });
+      savedStep = step;
     };
     try {
       const result = await trainEnhancer(
@@ -123,17 +126,18 @@ export default defineNode({
           signal: ctx.signal,
           onStep: (step, total, metrics) => ctx.progress(step, total, { message: step <= params.warmupIterations ? 'warm-up' : 'guided', metrics }),
           saveCheckpoint: ({ step, optimizer }) => save(step, optimizer),
+          checkHealth: async (step) => {
+            // NaN weights first (a NaN network also looks flat), then a collapse to a flat image.
+            await net!.download();
+            assertFiniteNet(net!);
+            await assertNotCollapsed(net!, images.images[0], params.imageSize, step);
+          },
         },
         resumeState,
       );
       ctx.throwIfCancelled();
       await net.download();
       assertFiniteNet(net);
-      const first = images.images[0];
-      const range = await outputRange(net, first.tensor, params.imageSize);
-      if (range.input > 0.05 && range.output < 1e-3) {
-        ctx.log(`warning: training collapsed: the enhancer turns "${first.name}" (value range ${range.input.toFixed(2)}) into a flat image (range ${range.output.toExponential(1)}) although the loss stayed finite. Lower lr (now ${params.lr}) or guidanceWeight and train again${params.checkpoint ? '; the checkpoint holds this collapsed state, so set resume to false' : ''}.`);
-      }
       if (params.exportAs) {
         // One stem for all three files: a second export goes to <name>-1.safetensors and <name>-1-tfjs/, never over the first.
         const tfjs = await encodeEnhancerTfjs(net);
@@ -153,10 +157,16 @@ export default defineNode({
     } catch (err) {
       net.dispose();
       if (err instanceof NonFiniteWeights) {
-        ctx.fail('lr', `Training diverged: ${err.message}; nothing was saved from this point.`, params.checkpoint ? `the last good checkpoint (${params.checkpoint}) is kept; lower lr or guidanceWeight and run again.` : 'lower lr or guidanceWeight; set a checkpoint file to keep progress.');
+        ctx.fail('lr', `Training diverged: ${err.message}; nothing was saved from this point.`, params.checkpoint ? `${goodCheckpoint()}lower lr or guidanceWeight and run again.` : 'lower lr or guidanceWeight; set a checkpoint file to keep progress.');
+      }
+      if (err instanceof TrainingCollapsed) {
+        // Stopped at the check, before that step's checkpoint: whatever checkpoint exists passed one.
+        const again = `lower lr (now ${params.lr}) or guidanceWeight and run again`;
+        const kept = !params.checkpoint || savedStep === undefined ? '' : savedStep < err.step ? `the checkpoint ${params.checkpoint} (step ${savedStep}, before the collapse) is kept; ` : `the checkpoint ${params.checkpoint} holds this collapsed state: set resume to false, `;
+        ctx.fail('lr', `Training stopped: ${err.message}; it cannot recover (no gradient passes the clamp of a flat output), so nothing from this point was saved.`, `${kept}${again}${kept ? ' (a new lr starts a new run)' : ''}.`);
       }
       if (err instanceof TrainingDiverged) {
-        ctx.fail('lr', `${err.message}.`, params.checkpoint ? `the last good checkpoint (${params.checkpoint}) is kept; lower lr and run again.` : 'lower lr; set a checkpoint file to keep progress.');
+        ctx.fail('lr', `${err.message}.`, params.checkpoint ? `${goodCheckpoint()}lower lr and run again.` : 'lower lr; set a checkpoint file to keep progress.');
       }
       throw err;
     }

@@ -4,7 +4,7 @@ import { StatsEncoder } from '../encoders/stats';
 import { EnhancerNet } from '../enhancer/network';
 import { useTestBackend } from '../testing';
 import { decodeEnhancer, encodeEnhancer, type TrainingState } from './enhancerFiles';
-import { TrainingDiverged, outputRange, stepRandom, trainEnhancer, type EnhancerTrainingConfig, type TrainingCallbacks } from './enhancerTraining';
+import { HEALTH_EVERY, TrainingCollapsed, TrainingDiverged, assertNotCollapsed, outputRange, stepRandom, trainEnhancer, type EnhancerTrainingConfig, type TrainingCallbacks } from './enhancerTraining';
 import { residualGuidance, type Guidance } from './guidance';
 import { weightDiff } from './testing';
 
@@ -274,6 +274,51 @@ describe('trainEnhancer: failures, cancellation, memory', () => {
     dead.dispose();
     live.dispose();
     image.dispose();
+  });
+
+  it('checkHealth runs every HEALTH_EVERY steps, before each checkpoint and at the end; a throw stops training before that step is saved', async () => {
+    const net = EnhancerNet.create(2);
+    const saved: Saved[] = [];
+    const checked: number[] = [];
+    const before = tf.memory().numTensors;
+    const steps: number[] = [];
+    const stop = new Error('unhealthy');
+    const err = await trainEnhancer(net, encoder, guidance, { inputs }, { ...BASE, iterations: 45, checkpointEvery: 30 }, {
+      onStep: (s) => void steps.push(s),
+      saveCheckpoint: recorder(() => net, saved),
+      checkHealth: async (step) => {
+        checked.push(step);
+        if (step === 2 * HEALTH_EVERY) throw stop;
+      },
+    }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBe(stop);
+    expect(checked).toEqual([HEALTH_EVERY, 30, 2 * HEALTH_EVERY]);
+    expect(saved.map((s) => s.step)).toEqual([30]); // not 40: the check failed first
+    expect(Math.max(...steps)).toBe(2 * HEALTH_EVERY); // nothing trained after the failed check
+    expect(tf.memory().numTensors).toBe(before);
+    // A run that passes every check calls it at the end too.
+    const fine: number[] = [];
+    await trainEnhancer(net, encoder, guidance, { inputs }, { ...BASE, iterations: 5 }, { checkHealth: async (step) => void fine.push(step) });
+    expect(fine).toEqual([5]);
+    net.dispose();
+  });
+
+  it('assertNotCollapsed throws TrainingCollapsed (step, image, ranges) for a flat output only', async () => {
+    const image = { name: 'a.png', tensor: tf.tidy(() => tf.add(tf.mul(tf.randomUniform([20, 20, 3], 0, 1, 'float32', 6), 0.8), 0.1) as tf.Tensor3D) };
+    const flat = EnhancerNet.create(3);
+    tf.tidy(() => {
+      flat.weights.get('cond_add1.weight')!.assign(tf.zerosLike(flat.weights.get('cond_add1.weight')!));
+      flat.weights.get('cond_add1.bias')!.assign(tf.fill(flat.weights.get('cond_add1.bias')!.shape, 0.02)); // I/0.02 ≥ 1 for every pixel ≥ 0.1
+    });
+    const err = await assertNotCollapsed(flat, image, 16, 60).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingCollapsed);
+    expect((err as TrainingCollapsed).message).toMatch(/collapsed at step 60: the enhancer turns "a\.png" \(value range 0\.\d+\) into a flat image \(range 0\.0e\+0\)/);
+    const live = EnhancerNet.create(3);
+    tf.tidy(() => live.weights.get('cond_add1.bias')!.assign(tf.onesLike(live.weights.get('cond_add1.bias')!)));
+    await expect(assertNotCollapsed(live, image, 16, 60)).resolves.toBeUndefined();
+    tf.dispose([image.tensor]);
+    flat.dispose();
+    live.dispose();
   });
 
   it('refuses a guidance from another embedding space and ground truth that does not line up', async () => {

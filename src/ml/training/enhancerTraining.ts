@@ -46,7 +46,18 @@ export interface TrainingCallbacks {
   onStep?(step: number, total: number, metrics: Record<string, number>): void;
   /** Persists a checkpoint (atomically; the trainer never writes half a file). */
   saveCheckpoint?(state: { step: number; optimizer: TrainingState['optimizer'] }): Promise<void>;
+  /**
+   * Looks at the network every HEALTH_EVERY steps, before every checkpoint, after the last step and
+   * at the start of a resumed run;
+   * throwing stops training there, before that step's checkpoint is written (a collapse to a flat
+   * image has a finite loss, so the NaN guard cannot see it, and no gradient passes the clamp, so
+   * it never recovers: the rest of the run would be wasted and the checkpoint overwritten).
+   */
+  checkHealth?(step: number): Promise<void>;
 }
+
+/** Steps between health checks (one forward pass of one image at the training size). */
+export const HEALTH_EVERY = 20;
 
 export interface TrainingResult {
   /** Steps completed in total (fewer than `iterations` when cancelled). */
@@ -117,6 +128,7 @@ export async function trainEnhancer(
   const start = resume?.step ?? 0;
   try {
     if (resume?.optimizer?.size) await restoreAdam(optimizer, vars, resume.optimizer);
+    if (resume) await callbacks.checkHealth?.(start); // a checkpoint written before these checks existed may be collapsed
     let last: Record<string, number> = {};
     let completed = start; // steps completed (less than iterations when cancelled)
     // Loss read-back: each step's loss terms are stacked into one small tensor whose download
@@ -146,7 +158,10 @@ export async function trainEnhancer(
         if (callbacks.signal?.aborted) {
           // Keep the progress of a cancelled run: the next run resumes exactly here.
           await flush();
-          if (step > start && callbacks.saveCheckpoint) await callbacks.saveCheckpoint({ step, optimizer: await adamState(optimizer, vars) });
+          if (step > start && callbacks.saveCheckpoint) {
+            await callbacks.checkHealth?.(step);
+            await callbacks.saveCheckpoint({ step, optimizer: await adamState(optimizer, vars) });
+          }
           break;
         }
         const rand = stepRandom(config.seed, step);
@@ -198,9 +213,14 @@ export async function trainEnhancer(
         completed = step + 1;
         while (pending.length > lag) await report(pending.shift()!);
         const done = step + 1 === config.iterations;
-        if (callbacks.saveCheckpoint && (done || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0))) {
+        const checkpointNow = callbacks.saveCheckpoint && (done || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0));
+        if (callbacks.checkHealth && (checkpointNow || done || (step + 1) % HEALTH_EVERY === 0)) {
           await flush();
-          await callbacks.saveCheckpoint({ step: step + 1, optimizer: await adamState(optimizer, vars) });
+          await callbacks.checkHealth(step + 1);
+        }
+        if (checkpointNow) {
+          await flush();
+          await callbacks.saveCheckpoint!({ step: step + 1, optimizer: await adamState(optimizer, vars) });
         }
         await tf.nextFrame(); // lets cancellation and progress messages through
       }
@@ -232,6 +252,23 @@ export async function outputRange(net: EnhancerNet, image: tf.Tensor3D, size: nu
   const [input, output] = await ranges.data();
   ranges.dispose();
   return { input, output };
+}
+
+/** A run whose output went flat (see outputRange); `step` is where it was seen. */
+export class TrainingCollapsed extends Error {
+  constructor(
+    readonly step: number,
+    readonly image: string,
+    readonly range: { input: number; output: number },
+  ) {
+    super(`training collapsed at step ${step}: the enhancer turns "${image}" (value range ${range.input.toFixed(2)}) into a flat image (range ${range.output.toExponential(1)}) although the loss stayed finite`);
+  }
+}
+
+/** Throws TrainingCollapsed when a textured image (range > 0.05) comes out flat (range < 1e-3). */
+export async function assertNotCollapsed(net: EnhancerNet, image: { name: string; tensor: tf.Tensor3D }, size: number, step: number): Promise<void> {
+  const range = await outputRange(net, image.tensor, size);
+  if (range.input > 0.05 && range.output < 1e-3) throw new TrainingCollapsed(step, image.name, range);
 }
 
 /** Cosine decay from lr to lr/10 over the guided steps (the warm-up runs at lr). */
