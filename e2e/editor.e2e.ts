@@ -92,6 +92,11 @@ describe('editor', () => {
     expect(byColumn['trained here'].ssim).toBeGreaterThan(byColumn.CLAHE.ssim);
     await page.locator('.react-flow__controls-fitview').click();
     await screenshot(page, 'editor-default-run');
+    // The Compare node up close: figure and table (gray PSNR/SSIM and RGB PSNR) must stay readable.
+    // Double-clicking a title zooms to the node (dispatched: the minimap may sit over it at this zoom).
+    await page.locator('[data-testid="node-compare"]').locator('.node-header:visible, .node-lod:visible').first().dispatchEvent('dblclick');
+    await page.waitForTimeout(600);
+    await screenshot(page, 'editor-compare-node');
     expect(errors).toEqual([]);
     await page.close();
     // The default graph trains 100 steps: about 90 s on an idle 2-core machine, more when it is shared.

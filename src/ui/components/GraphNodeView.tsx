@@ -231,7 +231,7 @@ function ReportTable({ rows }: { rows: Array<Record<string, string | number>> })
         </thead>
         <tbody>
           {rows.slice(0, 12).map((r, i) => (
-            <tr key={i}>{columns.map((c) => <td key={c}>{fmt(r[c])}</td>)}</tr>
+            <tr key={i}>{columns.map((c) => <td key={c} title={typeof r[c] === 'string' ? (r[c] as string) : undefined}>{fmt(r[c])}</td>)}</tr>
           ))}
         </tbody>
       </table>
