@@ -67,10 +67,11 @@ const graphFiles = readdirSync(GRAPHS_DIR).filter((f) => f.endsWith('.json')).so
 /**
  * The default graph trains in full in test/integration/measured-gain.test.ts (same executor and
  * NodeHost, with its held-out gain asserted) and in the editor e2e; the unsupervised RAVE example in
- * full in e2e/examples.e2e.ts. Here they prove the CLI runs them, so their trainers stop after 12
+ * full in e2e/examples.e2e.ts; train-full.json (1200 steps, about 12 minutes) in e2e/trainFull.e2e.ts
+ * when E2E_FULL_TRAINING=1, not in CI. Here they prove the CLI runs them, so their trainers stop after 12
  * steps (a full 100 took 4–8 minutes of CI on 2 shared cores).
  */
-const SHORTENED: Record<string, string[]> = { 'quick-start.json': ['train.iterations=12'], 'rave-unpaired.json': ['train.iterations=12'] };
+const SHORTENED: Record<string, string[]> = { 'quick-start.json': ['train.iterations=12'], 'rave-unpaired.json': ['train.iterations=12'], 'train-full.json': ['train.iterations=12'] };
 
 // One example at a time: each run already uses every core (wasm threads), and five at once made every
 // run's time limit depend on the other four (two hit 600 s on a loaded machine).
