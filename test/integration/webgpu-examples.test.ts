@@ -31,6 +31,7 @@ const SHRINK: Record<string, string[]> = {
   'residual-vector.json': LOADERS('well-lit', 'to-backlight'),
   'quick-start.json': [...LOADERS('well-lit', 'to-backlight', 'held-out'), 'held-out.maxCount=2', ...TRAIN('train'), 'train.checkpointEvery=1', 'compare.cellSize=48'],
   'rave-unpaired.json': [...LOADERS('well-lit', 'to-backlight'), ...TRAIN('train'), 'train.checkpointEvery=1'],
+  'train-full.json': [...LOADERS('well-lit', 'to-backlight', 'held-out'), 'held-out.maxCount=2', ...TRAIN('train'), 'train.checkpointEvery=1', 'compare.cellSize=48'],
   'rave-paired.json': [...LOADERS('well-lit'), ...TRAIN('train')],
   'latent-prompts.json': [...LOADERS('well-lit', 'to-backlight'), 'prompts-1.iterations=3', 'prompts-2.iterations=2', ...TRAIN('train-1'), 'train-2.iterations=1', 'train-2.imageSize=16', 'train-2.batchSize=1'],
   'clip-lit.json': [...LOADERS('well-lit', 'to-backlight'), 'prompts-1.iterations=3', 'prompts-2.iterations=2', ...TRAIN('train-1'), 'train-2.iterations=1', 'train-2.imageSize=16', 'train-2.batchSize=1'],
